@@ -1,0 +1,56 @@
+# georep.mars: the two commands a new machine needs are 'make lab' and 'make test' (as root).
+SHELL := /bin/bash
+VENV := .venv
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+LABCTL := python3 lab/labctl.py
+
+.PHONY: help deps lab lab-up lab-down site test unit sanity lint molecule labtest bench clean-lab changelog
+
+help:
+	@echo "make lab    install what is missing, build the host image, start 3 lab hosts, run playbooks/site.yml"
+	@echo "make test   install what is missing and run every test (unit, sanity, lint, molecule, lab)"
+	@echo "make lab-down / clean-lab / unit / sanity / lint / molecule / labtest / bench"
+
+deps:
+	@tools/bootstrap.sh all
+
+lab: deps lab-up site
+
+lab-up:
+	@$(LABCTL) up
+
+lab-down:
+	@$(LABCTL) down
+
+clean-lab:
+	@$(LABCTL) cleanup
+
+site:
+	ansible-playbook -i inventories/lab playbooks/site.yml
+
+test: deps
+	@tools/run-tests.sh
+
+unit:
+	pytest -q tests/unit tests/emulator
+	.venv-2.18/bin/python -m pytest -q tests/unit
+
+sanity:
+	tools/sanity.sh
+
+lint:
+	ansible-lint --offline --profile production
+
+molecule:
+	tools/molecule.sh default
+
+labtest:
+	pytest -q tests/lab
+
+bench:
+	@for b in bench/*.py; do python3 "$$b"; done
+
+changelog:
+	antsibull-changelog lint

@@ -1,0 +1,19 @@
+#!/bin/bash
+# ansible-test sanity needs the collection under ansible_collections/NS/NAME: lay out a copy
+# of the work tree (tracked and new files, nothing ignored) there and run it with each core.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD dest=build/sanity/ansible_collections/georep/mars
+rm -rf build/sanity && mkdir -p "$dest"
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+  [ -e "$f" ] && printf '%s\0' "$f"
+done | rsync -a --from0 --files-from=- ./ "$dest/"
+# The copy sits inside this git work tree, where it is ignored; a git repository of its own
+# makes ansible-test list exactly the copied files.
+(cd "$dest" && git init -q && git add -A)
+status=0
+for venv in ${SANITY_VENVS:-.venv-2.18 .venv}; do
+  echo "== ansible-test sanity with $("$root/$venv/bin/ansible" --version | head -1)"
+  (cd "$dest" && PATH="$root/$venv/bin:$PATH" ansible-test sanity --venv --python 3.11 --color no "$@") || status=1
+done
+exit $status
