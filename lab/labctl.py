@@ -9,9 +9,11 @@ Run as root: ``python3 lab/labctl.py COMMAND`` (``make lab-up`` / ``make lab-dow
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -85,8 +87,8 @@ def run(argv, check=True, capture=False, quiet=False):
                             stderr=subprocess.PIPE if (capture or quiet) else None)
     if check and result.returncode != 0:
         detail = (result.stderr or "").strip().splitlines()
-        raise LabError("'%s' failed (rc %d)%s" % (" ".join(argv), result.returncode,
-                                                   ": " + detail[-1] if detail else ""))
+        suffix = ": " + detail[-1] if detail else ""
+        raise LabError("'%s' failed (rc %d)%s" % (" ".join(argv), result.returncode, suffix))
     return result
 
 
@@ -114,7 +116,6 @@ def ssh_key():
 
 def image_digest():
     """Rebuild the image when its recipe or the ssh key changes."""
-    import hashlib
     digest = hashlib.sha256()
     for name in ("packages.txt", "Containerfile"):
         with open(os.path.join(REPO, "lab", "image", name), "rb") as handle:
@@ -196,7 +197,6 @@ def detach_disks(host, delete=False):
 # ---------------------------------------------------------------- hosts
 
 def wait_ssh(ip, timeout=60):
-    import socket
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -487,8 +487,12 @@ def parser():
 
 def main(argv=None):
     p = parser()
-    # argparse exits 2 with a usage block on a bad command; we want one line.
-    p.error = lambda message: (_ for _ in ()).throw(LabError(message))
+
+    def one_line_error(message):
+        # argparse would print a usage block; one line with rc 2 is what scripts can use.
+        raise LabError(message)
+
+    p.error = one_line_error
     try:
         args = p.parse_args(argv)
         if not args.command:

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Installs what the lab and the tests need on a Debian 12 machine (root); does nothing twice.
 #   tools/bootstrap.sh apt     -- Debian packages (podman, runc, debootstrap, ...)
 #   tools/bootstrap.sh venv    -- .venv (ansible-core 2.19) and .venv-2.18, ansible-test's pip bootstrap

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Runs a Molecule scenario on lab hosts: the network is made here, not by Molecule (see molecule.yml).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Every test of the collection, in the order that fails fastest; exits non-zero if any step failed.
 # Leftovers of an earlier run (containers, networks, volumes, loop devices, iptables rules) go first.
 set -uo pipefail

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # ansible-test sanity needs the collection under ansible_collections/NS/NAME: lay out a copy
 # of the work tree (tracked and new files, nothing ignored) there and run it with each core.
 set -euo pipefail

@@ -46,7 +46,7 @@ def format_stamp(stamp_ns):
 
 def parse_stamp(text):
     """``sec.nsec`` (or a plain number of seconds) to integer nanoseconds."""
-    sec, _, frac = text.strip().partition(".")
+    sec, _dot, frac = text.strip().partition(".")
     return int(sec) * 1000000000 + int((frac + "000000000")[:9])
 
 
