@@ -44,6 +44,9 @@ make_venv() {  # make_venv DIR REQUIREMENTS
 }
 
 venvs() {
+  # ansible.cfg and pytest find the collection georep.mars through this link to the work tree.
+  mkdir -p build/collections/ansible_collections/georep
+  ln -sfn ../../../.. build/collections/ansible_collections/georep/mars
   make_venv .venv requirements-dev.txt
   make_venv .venv-2.18 tools/requirements-2.18.txt
   # ansible-test bootstraps pip from a download this machine cannot reach; hand it our stand-in.

@@ -1,0 +1,82 @@
+"""The inventory checks: each bad fleet description gives one message naming host/resource and field."""
+
+import pytest
+
+from ansible_collections.georep.mars.plugins.filter.fleet_errors import fleet_errors, size_bytes
+from ansible_collections.georep.mars.plugins.filter.host_resources import host_resources
+
+HOSTVARS = {
+    "a1": {"mars_replication_ip": "10.0.0.1", "mars_site": "a"},
+    "a2": {"mars_replication_ip": "10.0.0.2", "mars_site": "a"},
+    "b1": {"mars_replication_ip": "10.0.1.1", "mars_site": "b"},
+}
+CLUSTER = ["a1", "a2", "b1"]
+GOOD = {"name": "r1", "size": "64M", "disk": "/dev/vdb", "replicas": ["a1", "b1"], "primary": "a1",
+        "preferred_primaries": ["a1", "b1"]}
+
+
+def with_changes(**changes):
+    resource = dict(GOOD)
+    resource.update(changes)
+    return resource
+
+
+def test_sound_fleet_has_no_errors():
+    assert not fleet_errors([GOOD, with_changes(name="r2", replicas=["a2", "b1"], primary="b1", preferred_primaries=[])],
+                            HOSTVARS, CLUSTER)
+
+
+@pytest.mark.parametrize("resources, hostvars, expected", [
+    ([GOOD, GOOD], HOSTVARS, "resource 'r1': defined twice"),
+    ([with_changes(replicas=["a1", "zz"])], HOSTVARS, "resource 'r1': replica host 'zz' is not in the cluster"),
+    ([GOOD], dict(HOSTVARS, b1={"mars_replication_ip": "10.0.1.300", "mars_site": "b"}),
+     "host 'b1': mars_replication_ip '10.0.1.300' is not an IP address"),
+    ([GOOD], dict(HOSTVARS, b1={"mars_replication_ip": "db.example", "mars_site": "b"}),
+     "host 'b1': mars_replication_ip 'db.example' is not an IP address"),
+    ([GOOD], dict(HOSTVARS, b1={"mars_site": "b"}), "host 'b1': mars_replication_ip is not set"),
+    ([GOOD], dict(HOSTVARS, b1={"mars_replication_ip": "10.0.0.1", "mars_site": "b"}),
+     "host 'b1': mars_replication_ip '10.0.0.1' is also the address of 'a1'"),
+    ([with_changes(replicas=["a1", "a2", "b1"], preferred_primaries=["a1", "a2"])], HOSTVARS,
+     "resource 'r1': preferred_primaries names two hosts in site 'a' ('a1' and 'a2')"),
+    ([with_changes(size="64Q")], HOSTVARS, "resource 'r1': size '64Q' is not a size"),
+    ([with_changes(size="1001")], HOSTVARS, "resource 'r1': size '1001' must be a multiple of 4096"),
+    ([with_changes(primary="a2")], HOSTVARS, "resource 'r1': primary 'a2' is not one of its replicas"),
+    ([with_changes(name="bad name")], HOSTVARS, "mars_resources[0]: name 'bad name' is not a valid resource name"),
+    ([with_changes(name="all")], HOSTVARS, "mars_resources[0]: name 'all' is not a valid resource name"),
+    ([with_changes(disk=None)], HOSTVARS, "resource 'r1': no disk for replica 'a1'"),
+    ([with_changes(disk="vdb")], HOSTVARS, "resource 'r1': disk 'vdb' of replica 'a1' is not a /dev path"),
+    ([with_changes(disks={"a2": "/dev/vdc"})], HOSTVARS, "resource 'r1': disks names 'a2', which is not one of its replicas"),
+])
+def test_each_bad_description_is_named(resources, hostvars, expected):
+    errors = fleet_errors(resources, hostvars, CLUSTER)
+    assert any(error.startswith(expected) for error in errors), errors
+
+
+def test_sizes_follow_marsadm_suffixes():
+    assert size_bytes("64M") == 64 * 1024 * 1024
+    assert size_bytes("1g") == 10 ** 9
+    assert size_bytes("4096") == 4096
+    assert size_bytes("1.5G") is None
+
+
+def test_host_resources_resolves_disk_and_primary():
+    resources = [with_changes(disks={"b1": "/dev/vdc"}), with_changes(name="r2", replicas=["a2"], primary=None, preferred_primaries=[])]
+    mine = host_resources(resources, "b1")
+    assert [(r["name"], r["disk"], r["primary"], r["is_primary"]) for r in mine] == [("r1", "/dev/vdc", "a1", False)]
+    assert host_resources(resources, "a2")[0]["primary"] == "a2"
+    assert "disks" not in mine[0]
+
+
+def test_example_inventory_is_sound():
+    import os
+    import yaml
+    base = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "inventories", "example")
+    hosts = yaml.safe_load(open(os.path.join(base, "hosts.yml")))
+    hostvars, cluster = {}, []
+    for group, body in hosts["all"]["children"]["mars"]["children"].items():
+        site = yaml.safe_load(open(os.path.join(base, "group_vars", group, "site.yml")))
+        for host, hv in body["hosts"].items():
+            hostvars[host] = dict(hv, **site)
+            cluster.append(host)
+    resources = yaml.safe_load(open(os.path.join(base, "group_vars", "mars", "resources.yml")))["mars_resources"]
+    assert fleet_errors(resources, hostvars, cluster) == []
