@@ -41,7 +41,7 @@ sanity:
 	tools/sanity.sh
 
 lint:
-	ansible-lint --offline --profile production
+	tools/lint.sh
 
 molecule:
 	tools/molecule.sh default

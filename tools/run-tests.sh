@@ -30,7 +30,7 @@ step cleanup $LABCTL cleanup
 step unit-2.19 pytest -q -p no:cacheprovider tests/unit tests/emulator
 step unit-2.18 .venv-2.18/bin/python -m pytest -q -p no:cacheprovider tests/unit
 step changelog antsibull-changelog lint
-step lint ansible-lint --offline --profile production
+step lint tools/lint.sh
 step sanity tools/sanity.sh
 if step lab-up $LABCTL up; then
   step site ansible-playbook -i inventories/lab playbooks/site.yml

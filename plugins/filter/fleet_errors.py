@@ -60,23 +60,10 @@ except ImportError:
     HAS_NETADDR = False
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.georep.mars.plugins.filter.size_bytes import size_bytes
 
 # marsadm accepts resource names made of these characters; "all" means every resource.
 RESOURCE_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$')
-SIZE = re.compile(r'^[0-9]+[kmgtpKMGTP]?$')
-SIZE_FACTORS = {'': 1, 'k': 1000, 'm': 1000 ** 2, 'g': 1000 ** 3, 't': 1000 ** 4, 'p': 1000 ** 5,
-                'K': 1024, 'M': 1024 ** 2, 'G': 1024 ** 3, 'T': 1024 ** 4, 'P': 1024 ** 5}
-
-
-def size_bytes(text):
-    """A marsadm size (``64M``, ``10g``, ``4096``) in bytes, or None when it is malformed."""
-    text = str(text).strip()
-    if not SIZE.match(text):
-        return None
-    suffix = text[-1] if text[-1].isalpha() else ''
-    return int(text[:len(text) - len(suffix)]) * SIZE_FACTORS[suffix]
-
-
 def is_ip_address(value):
     if not HAS_NETADDR:
         raise AnsibleFilterError('the georep.mars.fleet_errors filter needs the Python library netaddr on the controller')

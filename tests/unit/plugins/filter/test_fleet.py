@@ -2,7 +2,8 @@
 
 import pytest
 
-from ansible_collections.georep.mars.plugins.filter.fleet_errors import fleet_errors, size_bytes
+from ansible_collections.georep.mars.plugins.filter.fleet_errors import fleet_errors
+from ansible_collections.georep.mars.plugins.filter.size_bytes import size_bytes
 from ansible_collections.georep.mars.plugins.filter.host_resources import host_resources
 
 HOSTVARS = {
