@@ -81,3 +81,22 @@ def test_example_inventory_is_sound():
             cluster.append(host)
     resources = yaml.safe_load(open(os.path.join(base, "group_vars", "mars", "resources.yml")))["mars_resources"]
     assert fleet_errors(resources, hostvars, cluster) == []
+
+
+def test_failover_chooses_one_survivor_per_lost_resource():
+    from ansible_collections.georep.mars.plugins.filter.failover_targets import failover_targets
+    resources = [
+        {"name": "r1", "replicas": ["a1", "b1", "b2"], "preferred_primaries": ["a1", "b2"]},
+        {"name": "r2", "replicas": ["a1", "b1", "b2"]},
+        {"name": "r3", "replicas": ["b1", "a1"]},
+        {"name": "r4", "replicas": ["a1", "a2"]},
+    ]
+    state = {"r1": {"designated_primary": "a1"}, "r2": {"designated_primary": "a1"},
+             "r3": {"designated_primary": "b1"}, "r4": {"designated_primary": "a1"}}
+    lost = ["a1", "a2"]
+    assert failover_targets(resources, state, lost, "b2") == ["r1"]      # its preferred survivor
+    assert failover_targets(resources, state, lost, "b1") == ["r2"]      # first surviving replica; r3 was not lost
+    assert failover_targets(resources, state, lost, "a1") == []
+    # every lost resource with a survivor is taken by exactly one host; r4 has none
+    taken = sum((failover_targets(resources, state, lost, h) for h in ("b1", "b2")), [])
+    assert sorted(taken) == ["r1", "r2"]
