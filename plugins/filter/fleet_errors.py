@@ -64,6 +64,8 @@ from ansible_collections.georep.mars.plugins.filter.size_bytes import size_bytes
 
 # marsadm accepts resource names made of these characters; "all" means every resource.
 RESOURCE_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$')
+
+
 def is_ip_address(value):
     if not HAS_NETADDR:
         raise AnsibleFilterError('the georep.mars.fleet_errors filter needs the Python library netaddr on the controller')

@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, georep.mars contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Primary switching shared by handover, failover, split_brain and decommission.
+
+``handover_blockers`` is check-mars-switchable.sh made strict: it returns the
+reasons why a host cannot take over a resource by a planned ``marsadm primary``,
+split into hard reasons (wrong host, no module, split brain, dead primary) and
+reasons that go away by waiting (sync, lag, device still open on the old
+primary).  ``promote`` runs the switch and verifies it, because marsadm exits 0
+when a handover times out.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+def is_primary_here(res, host):
+    """The switch is complete: designated and actual primary, device present."""
+    return res.designated_primary == host and res.is_primary(host) and res.device_present(host)
+
+
+def handover_blockers(current, res, host, max_lag=0, ignore_sync=False):
+    """(hard, waitable) reasons that HOST cannot become primary of RES by a planned handover."""
+    hard, waitable = [], []
+    name = res.name
+    if not current.module_loaded:
+        hard.append('the mars kernel module is not loaded on %s' % host)
+    if not res.is_member(host):
+        hard.append('%s is not a member of resource %s (members: %s)' % (host, name, ', '.join(res.members) or 'none'))
+        return hard, waitable
+    if res.split_brain:
+        hard.append('resource %s is in split brain; repair it first (georep.mars.split_brain)' % name)
+    old = res.designated_primary
+    if old and old != host and not res.alive(old):
+        hard.append('the designated primary %s of %s is not alive (no metadata within %s s); a planned handover '
+                    'needs it, use georep.mars.failover for a dead primary' % (old, name, res.window))
+    if res.emergency(host):
+        hard.append('%s is in emergency mode for %s (/mars full); free space first' % (host, name))
+    if res.sync_rest(host) > 0:
+        waitable.append('%s is inconsistent: its sync of %s has %d bytes left' % (host, name, res.sync_rest(host)))
+    elif not res.consistent(host):
+        waitable.append('%s is not (yet) consistent for %s' % (host, name))
+    if not res.is_attached(host):
+        waitable.append('%s is not attached to %s (marsadm up %s)' % (host, name, name))
+    lag = res.fetch_rest(host) + res.replay_rest(host)
+    if lag > max_lag:
+        waitable.append('%s has %d bytes of %s not yet fetched or replayed (max_lag %d)' % (host, lag, name, max_lag))
+    if not ignore_sync:
+        for other in res.members:
+            if other != host and res.alive(other) and res.sync_rest(other) > 0:
+                waitable.append('member %s of %s is still syncing (%d bytes left; ignore_sync skips this)' % (
+                    other, name, res.sync_rest(other)))
+    for other in res.actual_primaries:
+        if other != host and res.device_open_count(other) > 0:
+            waitable.append('device %s is open %d time(s) on the old primary %s; stop the application and umount '
+                            'it there' % (res.device_name(other), res.device_open_count(other), other))
+    return hard, waitable
+
+
+def verify_primary(ctx, names):
+    """After ``marsadm primary``: wait for the tree, then confirm with marsadm's own views.
+
+    Returns a list of failure sentences (empty when every resource switched).
+    """
+    host = ctx.host
+    problems = []
+    current, reached = ctx.wait_for(
+        lambda s: all(is_primary_here(s.resource(n), host) for n in names), ctx.timeout)
+    for name in names:
+        designated = ctx.view('get-primary', name)
+        actual = ctx.view('is-primary', name)
+        device = ctx.view('device-present', name)
+        if designated != host or actual != '1' or device != '1':
+            problems.append("%s did not become primary of %s (marsadm views: get-primary='%s', is-primary='%s', "
+                            "device-present='%s'%s)" % (host, name, designated, actual, device,
+                                                        '' if reached else ', waited %d s' % ctx.timeout))
+    return problems

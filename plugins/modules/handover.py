@@ -1,0 +1,180 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, georep.mars contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: handover
+short_description: Planned switch of MARS resources to this host
+version_added: 0.1.0
+description:
+  - Makes the target host (the host the task runs on) the primary of one or many resources with
+    C(marsadm primary RES), the planned handover. The old primary must be alive.
+  - Before anything runs, every resource is checked like C(check-mars-switchable.sh), but strictly. The target
+    must be a member, the kernel module loaded, no split brain, the designated primary alive, no emergency
+    mode. These reasons fail at once. The target must also be attached and consistent, with its sync
+    finished and nothing left to fetch or replay, and the device must be closed on the old primary. The
+    module waits up to O(precondition_timeout) seconds for these, then refuses with the reasons.
+  - No resource is switched unless all of them pass the checks.
+  - In check mode nothing waits. Conditions that the real run would wait for are reported as a warning,
+    and the switch is predicted (with O(precondition_timeout=0) the refusal is predicted instead).
+  - marsadm exits 0 even when a handover times out, so the result is verified with C(view-get-primary),
+    C(view-is-primary) and C(view-device-present) (designated primary, actual primary, device present).
+author:
+  - georep.mars developers (@georep)
+extends_documentation_fragment:
+  - georep.mars.marsadm
+  - georep.mars.marsadm.attributes
+options:
+  name:
+    description:
+      - Resources to hand over.
+    type: list
+    elements: str
+    required: true
+    aliases: [resources]
+  target:
+    description:
+      - The host that becomes primary. The task must run on that host (use C(delegate_to) or a play on it);
+        the module fails on any other host, so that a handover never runs by accident on the wrong side.
+      - Defaults to the host the task runs on.
+    type: str
+  max_lag:
+    description:
+      - Bytes that may still be unfetched or unreplayed on the target when the handover starts. marsadm waits
+        for them during the switch; the default V(0) waits for them before it.
+    type: int
+    default: 0
+  precondition_timeout:
+    description:
+      - Seconds to wait for conditions that resolve themselves (sync, lag, device closed on the old primary).
+        V(0) refuses at once.
+    type: int
+    default: 60
+  ignore_sync:
+    description:
+      - Hand over although another member is still syncing (C(marsadm --ignore-sync)); that sync restarts.
+    type: bool
+    default: false
+'''
+
+EXAMPLES = r'''
+- name: Hand r1 and r2 over to vm2
+  georep.mars.handover:
+    name: [r1, r2]
+    target: vm2
+  delegate_to: vm2
+  run_once: true
+'''
+
+RETURN = r'''
+switched:
+  description: Resources that were (or in check mode would be) switched to the target.
+  returned: always
+  type: list
+  elements: str
+  sample: [r1]
+resources:
+  description: Facts of each resource after the run (see M(georep.mars.info)).
+  returned: always
+  type: dict
+commands:
+  description: Every command that ran, with C(cmd), C(rc), C(stdout), C(stderr).
+  returned: always
+  type: list
+  elements: dict
+commands_planned:
+  description: argv of every change, also in check mode (where nothing runs).
+  returned: always
+  type: list
+  elements: list
+  sample: [[/usr/sbin/marsadm, --timeout=600, --window=60, primary, r1]]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.georep.mars.plugins.module_utils.common import (
+    MarsContext, invalid_host_name, invalid_resource_name, marsadm_argument_spec)
+from ansible_collections.georep.mars.plugins.module_utils.switch import (
+    handover_blockers, is_primary_here, verify_primary)
+
+
+def primaries(current, names):
+    return dict((name, {'designated_primary': current.resource(name).designated_primary,
+                        'actual_primaries': current.resource(name).actual_primaries}) for name in names)
+
+
+def main():
+    argument_spec = marsadm_argument_spec()
+    argument_spec.update(
+        name=dict(type='list', elements='str', required=True, aliases=['resources']),
+        target=dict(type='str'),
+        max_lag=dict(type='int', default=0),
+        precondition_timeout=dict(type='int', default=60),
+        ignore_sync=dict(type='bool', default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    ctx = MarsContext(module)
+    host = ctx.host
+    names = module.params['name']
+    target = module.params['target'] or host
+    problems = [invalid_resource_name(n) for n in names] + [invalid_host_name(target, 'target')]
+    problems = [p for p in problems if p]
+    if problems:
+        ctx.fail('; '.join(problems) + '.')
+    if target != host:
+        ctx.fail("handover to %s must run on %s, not on %s; use delegate_to: %s or a play on that host." % (
+            target, target, host, target))
+    current = ctx.state()
+    ctx.require_cluster(current)
+    for name in names:
+        ctx.require_resource(current, name)
+    before = primaries(current, names)
+
+    def blockers(state):
+        hard, waitable = [], []
+        for name in names:
+            res = state.resource(name)
+            if is_primary_here(res, host):
+                continue
+            h, w = handover_blockers(state, res, host, module.params['max_lag'], module.params['ignore_sync'])
+            hard.extend(h)
+            waitable.extend(w)
+        return hard, waitable
+
+    hard, waitable = blockers(current)
+    if hard:
+        ctx.fail('handover to %s refused: %s.' % (host, '; '.join(hard)))
+    if waitable and module.params['precondition_timeout'] > 0 and not ctx.check_mode:
+        current, _reached = ctx.wait_for(lambda s: not any(blockers(s)), module.params['precondition_timeout'])
+        hard, waitable = blockers(current)
+    if waitable and ctx.check_mode and module.params['precondition_timeout'] > 0:
+        # The real run would wait for these; predict the switch and say what it waits for.
+        ctx.warn('handover to %s would first wait up to %d s for: %s.' % (
+            host, module.params['precondition_timeout'], '; '.join(waitable)))
+        waitable = []
+    if hard or waitable:
+        waited = '' if ctx.check_mode or not module.params['precondition_timeout'] else \
+            ' (waited %d s)' % module.params['precondition_timeout']
+        ctx.fail('handover to %s refused%s: %s.' % (host, waited, '; '.join(hard + waitable)))
+
+    todo = [name for name in names if not is_primary_here(current.resource(name), host)]
+    extra = ['--ignore-sync'] if module.params['ignore_sync'] else []
+    for name in todo:
+        ctx.act(extra + ['primary', name])
+    after = dict((name, {'designated_primary': host, 'actual_primaries': [host]}) for name in names)
+    if todo and not ctx.check_mode:
+        failures = verify_primary(ctx, todo)
+        if failures:
+            ctx.fail('handover to %s failed although marsadm returned success: %s.' % (host, '; '.join(failures)))
+        current = ctx.state()
+        after = primaries(current, names)
+    resources = dict((name, current.resource(name).to_dict(host)) for name in names)
+    ctx.exit(bool(todo), before, after, switched=todo, resources=resources)
+
+
+if __name__ == '__main__':
+    main()
