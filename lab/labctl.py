@@ -42,12 +42,21 @@ class LabError(Exception):
 class Lab:
     """The lab's fixed layout: host i is ``<prefix>i`` at ``<subnet>.(10+i)`` in site ``site-(a|b|c)``."""
 
-    def __init__(self, hosts=3, sites=2, prefix="mars", network="georep-lab", subnet="10.77.0"):
+    def __init__(self, hosts=3, sites=2, name="lab"):
         self.count = hosts
         self.sites = sites
-        self.prefix = prefix
-        self.network = network
-        self.subnet = subnet
+        # The default lab is mars1..N on 10.77.0.0/24; a second lab (--name X, for parallel work)
+        # gets hosts X1..N on georep-X with a subnet of its own.
+        self.name = name
+        self.prefix = "mars" if name == "lab" else name
+        self.network = "georep-" + name
+        self.subnet = "10.77.0" if name == "lab" else "10.%d.0" % (80 + sum(name.encode()) % 40)
+
+    @property
+    def inventory_dir(self):
+        if self.name == "lab":
+            return os.path.join(REPO, "inventories", "lab")
+        return os.path.join(REPO, "build", "inventories", self.name)
 
     @property
     def hosts(self):
@@ -262,9 +271,10 @@ def cleanup():
     if ids:
         podman("rm", "-f", "-t", "0", *ids, check=False, quiet=True)
     for vol in podman("volume", "ls", "-q", check=False, capture=True).stdout.split():
-        if vol.endswith("-mars") and (vol.startswith("mars") or vol.startswith("mol")):
+        if vol.endswith("-mars"):  # every lab host's /mars volume is HOST-mars
             podman("volume", "rm", "-f", vol, check=False, quiet=True)
-    for net in ("georep-lab", "georep-mol"):
+    nets = podman("network", "ls", "-q", "--filter", "label=" + LABEL, check=False, capture=True).stdout.split()
+    for net in set(nets) | {"georep-lab", "georep-mol"}:
         podman("network", "rm", "-f", net, check=False, quiet=True)
     disks = os.path.join(STATE_DIR, "disks")
     if os.path.isdir(disks):
@@ -285,7 +295,10 @@ def write_inventory(lab):
         sites.setdefault(lab.site(host).replace("-", "_"), {})[host] = {
             "ansible_host": lab.ip(host), "mars_replication_ip": lab.ip(host), "mars_site": lab.site(host)}
     inventory = {"all": {"children": {"mars": {"children": {s: {"hosts": h} for s, h in sorted(sites.items())}}}}}
-    path = os.path.join(REPO, "inventories", "lab", "hosts.yml")
+    os.makedirs(lab.inventory_dir, exist_ok=True)
+    if lab.name != "lab" and not os.path.exists(os.path.join(lab.inventory_dir, "group_vars")):
+        os.symlink(os.path.join(REPO, "inventories", "lab", "group_vars"), os.path.join(lab.inventory_dir, "group_vars"))
+    path = os.path.join(lab.inventory_dir, "hosts.yml")
     text = "---\n# Written by 'lab/labctl.py up' for %d hosts in %d sites.\n" % (lab.count, lab.sites)
     text += to_yaml(inventory)
     old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
@@ -447,6 +460,8 @@ def status(lab):
 def parser():
     p = argparse.ArgumentParser(prog="labctl", description=__doc__.split("\n\n", 1)[0])
     p.add_argument("--hosts", type=int, default=int(os.environ.get("LAB_HOSTS", "3")), help="number of hosts (default 3)")
+    p.add_argument("--name", default=os.environ.get("LAB_NAME", "lab"),
+                   help="a second, separate lab (hosts NAME1..N on their own network); default: the lab mars1..N")
     p.add_argument("--sites", type=int, default=int(os.environ.get("LAB_SITES", "2")), choices=(1, 2, 3), help="number of sites (default 2)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("image", help="build the host image (cached)")
@@ -497,7 +512,7 @@ def main(argv=None):
         args = p.parse_args(argv)
         if not args.command:
             raise LabError("no command given; see 'labctl --help'")
-        lab = Lab(hosts=args.hosts, sites=args.sites)
+        lab = Lab(hosts=args.hosts, sites=args.sites, name=args.name)
         if args.command == "hosts":
             print("\n".join(lab.hosts))
             return 0
@@ -520,7 +535,7 @@ def main(argv=None):
             status(lab)
         elif command == "inventory":
             write_inventory(lab)
-            print(open(os.path.join(REPO, "inventories", "lab", "hosts.yml"), encoding="utf-8").read(), end="")
+            print(open(os.path.join(lab.inventory_dir, "hosts.yml"), encoding="utf-8").read(), end="")
         elif command == "partition":
             partition(lab, args.a, args.b)
         elif command == "loss":
