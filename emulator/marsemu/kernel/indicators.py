@@ -1,0 +1,74 @@
+"""The "LED" links the kernel writes for marsadm: global ``actual-HOST/*`` and per-resource ones.
+
+Names and values follow the real module (traces/real-mars-A): ``time`` and ``alive`` are rewritten
+on every main-loop pass, the static global ones only when they change, and every per-resource
+indicator on every pass (marsadm's race guards want them fresh).
+"""
+
+import os
+
+from marsemu.common import format_stamp
+from marsemu.kernel.procsys import BUILDTAG
+
+TREE_VERSION = "0.1"
+FEATURES = "4,5,0x05170000"
+# marsadm reads the number right before "(" (177 > 97: device presence comes from if-on)
+BUILDTAG_LINK = BUILDTAG + "(2026-11-25 00:00:00)"
+
+MESSAGES = (
+    "msg-err-bad-log-name", "msg-err-emergency", "msg-err-log-not-contiguous",
+    "msg-err-replay-stop", "msg-err-replaylink-not-readable", "msg-err-sequence-trash",
+    "msg-err-space-low", "msg-err-splitbrain-detected", "msg-err-versionlink-not-readable",
+    "msg-err-versionlink-skip", "msg-inf-fetch", "msg-inf-log-foreign-denied",
+    "msg-inf-replay-not-yet-finished", "msg-inf-replay-start", "msg-inf-replay-tolerance",
+    "msg-inf-sync", "msg-inf-sync-start", "msg-inf-versionlink-not-equal",
+    "msg-inf-versionlink-not-yet-exist", "msg-wrn-log-consecutive", "msg-wrn-space-low",
+)
+RATES = tuple("%s-%s_rate" % (kind, what) for kind in ("amount", "ops")
+              for what in ("file", "if", "replay", "sync"))
+
+
+def space_gib(path):
+    """(rest, total) GiB of the filesystem holding /mars."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 0, 0
+    gib = 1024 ** 3
+    return st.f_bavail * st.f_frsize // gib, st.f_blocks * st.f_frsize // gib
+
+
+def write_global(tree, static_done):
+    """``/mars/actual-HOST/``; ``static_done`` says the once-per-load links are written."""
+    base = "actual-" + tree.host
+    os.makedirs(tree.path(base), exist_ok=True)
+    if not static_done:
+        for name, value in (("tree", TREE_VERSION), ("features", FEATURES), ("buildtag", BUILDTAG_LINK),
+                            ("compat-alivelinks", "0"), ("usable", FEATURES), ("emergency", "0"),
+                            ("used-log-compression", "0"), ("used-log-digest", "0"),
+                            ("used-net-compression", "0"), ("used-net-digest", "0")):
+            tree.set_if_changed(base + "/" + name, value)
+    rest, total = space_gib(tree.paths.mars)
+    tree.set_if_changed(base + "/rest-space", str(rest))
+    tree.set_if_changed(base + "/total-space", str(total))
+    stamp = tree.clock.now()
+    tree.set(base + "/time", format_stamp(stamp), stamp)
+    tree.set(base + "/alive", "1", stamp)
+
+
+def write_resource(tree, res, state, device_up):
+    """``resource-RES/actual-HOST/*`` from ``state``, a dict of indicator name to value.
+
+    Like the real module, the device's own links (``if-*`` besides ``if-on``, ``*-if_rate``)
+    appear once the device has been up on this host.
+    """
+    base = "resource-%s/actual-%s/" % (res, tree.host)
+    os.makedirs(tree.path(base), exist_ok=True)
+    for name in MESSAGES:
+        tree.set(base + name, "OK")
+    for name in RATES:
+        if device_up or not name.endswith("-if_rate"):
+            tree.set(base + name, "0")
+    # is-primary last: whoever sees it flip finds the other indicators of that pass in place
+    for name, value in sorted(state.items(), key=lambda item: item[0] == "is-primary"):
+        tree.set(base + name, str(value))

@@ -1,0 +1,410 @@
+"""Symlink-tree replication (MARS ``run_bone``), server and client on the meta port (7777).
+
+Every member pulls the dentry list of each peer named in ``/mars/ips/`` and merges it:
+a remote symlink wins only if its mtime (Lamport stamp) is newer; ``.deleted`` is copied only
+onto an existing object; dot-names are never sent; only ``resource-*``, ``todo-*``, ``actual-*``
+and ``defaults*`` directories are created; peers with a different ``/mars/uuid`` are ignored
+(``(any)``, written by join-cluster, matches every uuid).
+"""
+
+import asyncio
+import logging
+import os
+
+from marsemu.common import DELETED, format_stamp, read_link, set_link
+from marsemu.kernel import net
+
+LOG = logging.getLogger(__name__)
+
+MAX_DEPTH = 3
+USABLE_DIRS = ("resource-", "todo-", "actual-", "defaults")
+SKIPPED_NAMES = (".", "ignore")
+ANY_UUID = "(any)"
+
+
+def is_peer_logfile(name, host):
+    """``log-NNNNNNNNN-ORIGIN`` written by another host (only those are copied)."""
+    return name.startswith("log-") and not name.endswith("-" + host)
+
+
+class Tree:
+    """The local /mars tree of one host: scanning, writing and merging links."""
+
+    def __init__(self, paths, clock, host):
+        self.paths = paths
+        self.clock = clock
+        self.host = host
+
+    def path(self, rel):
+        return os.path.join(self.paths.mars, rel)
+
+    def rel_from_mars_path(self, mars_path):
+        """``/mars/a/b`` (as marsadm and peers name it) to ``a/b``; None outside /mars."""
+        if not mars_path.startswith("/mars/"):
+            return None
+        rel = os.path.normpath(mars_path[len("/mars/"):])
+        return None if rel.startswith("..") or rel == "." else rel
+
+    def get(self, rel):
+        return read_link(self.path(rel))
+
+    def set(self, rel, value, stamp=None):
+        stamp = self.clock.now() if stamp is None else stamp
+        set_link(self.path(rel), value, stamp)
+        return stamp
+
+    def set_if_changed(self, rel, value):
+        if self.get(rel) != value:
+            self.set(rel, value)
+
+    def uuid(self):
+        return self.get("uuid")
+
+    def peers(self):
+        """``{host: ip}`` from /mars/ips, without this host."""
+        result = {}
+        try:
+            names = os.listdir(self.path("ips"))
+        except OSError:
+            return result
+        for name in names:
+            if name.startswith("ip-") and name[3:] != self.host:
+                ip = self.get("ips/" + name)
+                if ip:
+                    result[name[3:]] = ip
+        return result
+
+    def scan(self):
+        """The dentry list sent to peers: ``[rel, kind, link value, mtime_ns, size]``."""
+        entries = []
+
+        def walk(rel, depth):
+            try:
+                names = sorted(os.listdir(self.path(rel)))
+            except OSError:
+                return
+            for name in names:
+                if name.startswith("."):
+                    continue
+                sub = os.path.join(rel, name) if rel else name
+                try:
+                    st = os.lstat(self.path(sub))
+                except OSError:
+                    continue
+                if os.path.stat.S_ISLNK(st.st_mode):
+                    try:
+                        value = os.readlink(self.path(sub))
+                    except OSError:
+                        continue
+                    entries.append([sub, "l", value, st.st_mtime_ns, 0])
+                elif os.path.stat.S_ISDIR(st.st_mode):
+                    entries.append([sub, "d", None, st.st_mtime_ns, 0])
+                    if depth < MAX_DEPTH:
+                        walk(sub, depth + 1)
+                elif os.path.stat.S_ISREG(st.st_mode) and name.startswith("log-"):
+                    entries.append([sub, "f", None, st.st_mtime_ns, st.st_size])
+
+        walk("", 1)
+        return entries
+
+    def ordered_symlink(self, rel, value, stamp):
+        """Write ``value`` with ``stamp`` unless the local object is as new or newer."""
+        path = self.path(rel)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_mtime_ns >= stamp:
+            return False
+        if value == DELETED and st is None:
+            return False
+        if st is not None and os.path.stat.S_ISDIR(st.st_mode):
+            # the kernel never turns a directory into a link (only marsadm rmdirs empty ones)
+            return False
+        if not os.path.isdir(os.path.dirname(path)):
+            return False
+        if st is not None and os.path.stat.S_ISREG(st.st_mode):
+            os.unlink(path)
+        try:
+            set_link(path, value, stamp)
+        except OSError as exc:
+            # e.g. "deleting" a non-empty directory, as with marsadm
+            LOG.debug("cannot set %s: %s", rel, exc)
+            return False
+        self.clock.witness(stamp)
+        return True
+
+    def merge(self, entries, rebase=None):
+        """Merge a peer's dentry list; returns (changed, rels of touched logfiles, systemd rels)."""
+        changed = False
+        logfiles = []
+        systemd = []
+        for rel, kind, value, mtime, size in entries:
+            name = os.path.basename(rel)
+            if name.startswith(SKIPPED_NAMES) or rel.count("/") >= MAX_DEPTH:
+                continue
+            self.clock.witness(mtime)
+            local_rel = os.path.join(rebase, rel) if rebase else rel
+            path = self.path(local_rel)
+            if kind == "d":
+                if name.startswith(USABLE_DIRS) and not os.path.lexists(path):
+                    parent = os.path.dirname(path)
+                    if os.path.isdir(parent):
+                        os.mkdir(path)
+                        changed = True
+            elif kind == "l":
+                if self.ordered_symlink(local_rel, value, mtime):
+                    # indicators change on every pass; only switches and the like need a reaction
+                    changed = changed or "actual-" not in local_rel
+                    if not rebase and name.startswith(("primary", "systemd")):
+                        systemd.append(local_rel)
+            elif kind == "f" and not rebase and is_peer_logfile(name, self.host):
+                logfiles.append((local_rel, size))
+        return changed, logfiles, systemd
+
+    def touch_systemd_trigger(self, rel):
+        """MARS touches ``resource-R/systemd-trigger`` when ``primary``/``systemd*`` arrive."""
+        directory = os.path.dirname(rel)
+        target = os.path.join(directory, "systemd-trigger") if directory else "userspace/systemd-trigger"
+        if "/userspace/" in "/" + rel:
+            return
+        try:
+            with open(self.path(target), "w", encoding="ascii") as handle:
+                handle.write(format_stamp(self.clock.now()) + "\n")
+        except OSError:
+            pass
+
+
+class Peer:
+    """One remote host we pull from (and push to)."""
+
+    def __init__(self, service, host, ip, permanent=True):
+        self.service = service
+        self.host = host
+        self.ip = ip
+        self.permanent = permanent
+        self.wakeup = asyncio.Event()
+        self.remote_trigger = False
+        self.pushes = []
+        self.task = None
+        self.last_ok = 0
+        self.fetched = asyncio.Event()
+
+    def start(self):
+        self.task = asyncio.create_task(self._run(), name="peer-" + self.host)
+
+    def stop(self):
+        if self.task:
+            self.task.cancel()
+
+    def kick(self, remote_trigger=False):
+        self.remote_trigger |= remote_trigger
+        self.wakeup.set()
+
+    async def _run(self):
+        interval = self.service.fetch_interval
+        while True:
+            await net.wait_event(self.wakeup, interval)
+            self.wakeup.clear()
+            try:
+                await self._exchange()
+                self.fetched.set()
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                LOG.debug("peer %s (%s): %s", self.host, self.ip, exc)
+                await asyncio.sleep(min(interval, 0.5))
+            if not self.permanent and not self.pushes:
+                self.service.forget(self)
+                return
+
+    async def _exchange(self):
+        service = self.service
+        while self.pushes:
+            kind, args = self.pushes[0]
+            try:
+                await service.call(self.ip, dict(cmd=kind, stamp=service.clock.now(), **args))
+            except ValueError as exc:
+                # refused by the peer (e.g. a path outside /mars): retrying cannot help
+                LOG.error("push to %s dropped: %s", self.host, exc)
+            self.pushes.pop(0)
+        if not self.permanent:
+            return
+        if self.remote_trigger:
+            self.remote_trigger = False
+            await service.call(self.ip, {"cmd": "trigger", "host": service.host})
+        answer = (await service.call(self.ip, {"cmd": "getents", "host": service.host}))[0]
+        service.absorb(self, answer)
+
+
+class TreeService:
+    """Server and clients of the meta port."""
+
+    def __init__(self, kernel, tree, fetch_interval=1.0):
+        self.kernel = kernel
+        self.tree = tree
+        self.clock = tree.clock
+        self.host = tree.host
+        self.fetch_interval = fetch_interval
+        self.peers = {}
+        self.extra = []
+        self.server = None
+
+    @property
+    def port(self):
+        return self.kernel.port
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._handle, self.kernel.listen_ip, self.port)
+
+    async def stop(self):
+        for peer in list(self.peers.values()) + self.extra:
+            peer.stop()
+        if self.server:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def call(self, ip, header):
+        local = (self.kernel.listen_ip, 0) if self.kernel.bind_outgoing else None
+        answer, payload = await net.request(ip, self.port, header, timeout=self.kernel.net_timeout,
+                                            local_addr=local)
+        if "stamp" in answer:
+            self.clock.witness(answer["stamp"])
+        if answer.get("error"):
+            raise ValueError("peer refused: %s" % answer["error"])
+        return answer, payload
+
+    def reconcile(self):
+        """Follow /mars/ips: start pulling from new members, stop for removed ones."""
+        wanted = self.tree.peers()
+        for host, ip in wanted.items():
+            peer = self.peers.get(host)
+            if peer and peer.ip != ip:
+                peer.stop()
+                peer = None
+            if peer is None:
+                peer = Peer(self, host, ip)
+                self.peers[host] = peer
+                peer.start()
+                peer.kick()
+        for host in list(self.peers):
+            if host not in wanted:
+                self.peers.pop(host).stop()
+
+    def forget(self, peer):
+        if peer in self.extra:
+            self.extra.remove(peer)
+
+    def peer_for(self, host, ip=None):
+        """A permanent peer, or a one-shot one for pushes to hosts not (yet) in /mars/ips."""
+        peer = self.peers.get(host)
+        if peer and (ip is None or peer.ip == ip):
+            return peer
+        ip = ip or self.tree.get("ips/ip-" + host)
+        if not ip:
+            LOG.warning("push to unknown host %s dropped: no /mars/ips/ip-%s", host, host)
+            return None
+        peer = Peer(self, host, ip, permanent=False)
+        self.extra.append(peer)
+        peer.start()
+        return peer
+
+    def kick_all(self, remote_trigger=False):
+        for peer in self.peers.values():
+            peer.kick(remote_trigger)
+
+    def push(self, host, value, mars_path, ip=None):
+        peer = self.peer_for(host, ip)
+        if peer:
+            peer.pushes.append(("push", {"value": value, "path": mars_path}))
+            peer.kick()
+
+    def check(self, host, mars_path, ip=None):
+        peer = self.peer_for(host, ip)
+        if peer:
+            peer.pushes.append(("check", {"host": self.host, "path": mars_path}))
+            peer.kick()
+
+    async def fetch_rebased(self, host, ip, rebase_dir):
+        """``f PEER IP DIR``: copy PEER's tree under DIR (merge-cluster probes), then ``got-PEER``."""
+        rebase = self.tree.rel_from_mars_path(rebase_dir)
+        if rebase is None:
+            LOG.warning("rebase dir %s is not below /mars", rebase_dir)
+            return
+        answer = (await self.call(ip, {"cmd": "getents", "host": self.host}))[0]
+        # a probe is a private copy: every directory of a link is made, not only the usable ones
+        parents = {os.path.dirname(entry[0]) for entry in answer["entries"] if entry[1] == "l"}
+        for sub in sorted(parents | {""}):
+            os.makedirs(self.tree.path(os.path.join(rebase, sub)), exist_ok=True)
+        self.tree.merge(answer["entries"], rebase=rebase)
+        self.tree.set(os.path.join(rebase, "got-" + host), "1")
+
+    def absorb(self, peer, answer):
+        """Merge a peer's getents answer unless the uuids differ."""
+        mine = self.tree.uuid()
+        theirs = answer.get("uuid")
+        if not theirs:
+            LOG.warning("peer %s has no uuid", peer.host)
+            return
+        if mine and theirs != mine and ANY_UUID not in (mine, theirs):
+            LOG.warning("ignoring peer %s: uuid %s differs from ours %s", peer.host, theirs, mine)
+            return
+        changed, logfiles, systemd = self.tree.merge(answer["entries"])
+        for rel in systemd:
+            self.tree.touch_systemd_trigger(rel)
+        # MARS: the value is the peer's stamp when it read its tree, the mtime when we merged it
+        self.tree.set("actual-%s/read-stamp" % peer.host, format_stamp(answer["stamp"]))
+        peer.last_ok = self.clock.real_ns()
+        self.kernel.tree_merged(peer.host, logfiles, changed)
+
+    async def _handle(self, reader, writer):
+        try:
+            while True:
+                try:
+                    header = (await net.recv(reader))[0]
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                answer = await self._answer(header)
+                answer["stamp"] = self.clock.now()
+                await net.send(writer, answer)
+        except (OSError, ValueError) as exc:
+            LOG.debug("meta connection: %s", exc)
+        finally:
+            net.close_quietly(writer)
+
+    async def _answer(self, header):
+        cmd = header.get("cmd")
+        if "stamp" in header:
+            self.clock.witness(header["stamp"])
+        if cmd == "getents":
+            return {"uuid": self.tree.uuid(), "host": self.host, "entries": self.tree.scan()}
+        if cmd == "trigger":
+            # a peer's wait-cluster: refresh our alive links now, and pull from it soon
+            await self.kernel.run_pass()
+            peer = self.peers.get(header.get("host"))
+            if peer:
+                peer.kick()
+            return {}
+        if cmd == "push":
+            return self._receive_push(header)
+        if cmd == "check":
+            rel = self.tree.rel_from_mars_path(header.get("path", ""))
+            if rel is not None and not os.path.lexists(self.tree.path(rel)):
+                peer = self.peers.get(header.get("host"))
+                if peer:
+                    peer.kick()
+            return {}
+        return {"error": "unknown command %r" % cmd}
+
+    def _receive_push(self, header):
+        value, mars_path = header.get("value"), header.get("path", "")
+        rel = self.tree.rel_from_mars_path(mars_path)
+        if rel is None or not isinstance(value, str) or (
+                value.startswith("/") and not value.startswith(("/mars/", "/dev/"))):
+            LOG.error("invalid push attempt %r -> %r", mars_path, value)
+            return {"error": "invalid push"}
+        os.makedirs(os.path.dirname(self.tree.path(rel)), exist_ok=True)
+        if self.tree.ordered_symlink(rel, value, header["stamp"]):
+            LOG.info("pushed %s -> %s", mars_path, value)
+            if rel.startswith("ips/ip-"):
+                self.reconcile()
+            self.kernel.wake()
+        return {}

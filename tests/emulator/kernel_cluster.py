@@ -1,0 +1,255 @@
+"""Test harness: several emulated MARS hosts (kernel-side daemons) on one machine.
+
+Each host gets its own MARS_EMU_ROOT directory and listen address 127.0.0.1x; the daemons are
+real processes talking real TCP, so they can be stopped (SIGSTOP = cut off), killed and restarted.
+Cluster set-up writes links the way marsadm does (tmp + Lamport mtime + rename).
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from marsemu.common import DELETED, Paths, format_stamp, lamport_now, read_link, set_link
+from marsemu.kernel.logfile import encode_record
+
+EMULATOR_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "emulator")
+FAST = ["--scan-interval", "0.3", "--fetch-interval", "0.3", "--primary-delay", "0.5", "--net-timeout", "2"]
+
+
+def free_base_port():
+    """A base port whose +0..+2 are unlikely to clash with other runs (below the ephemeral range)."""
+    return random.randrange(20000, 32000, 3)
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timeout after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class EmuHost:
+    """One emulated host: its root directory, its daemon process, and marsadm-like helpers."""
+
+    def __init__(self, base, name, ip, port, extra_args=()):
+        self.name = name
+        self.ip = ip
+        self.port = port
+        self.paths = Paths(os.path.join(base, name))
+        os.makedirs(self.paths.mars, exist_ok=True)
+        self.extra_args = list(extra_args)
+        self.python = sys.executable
+        self.proc = None
+        self.log = os.path.join(base, name + ".log")
+
+    # -- the "module"
+
+    def start(self, wait=True):
+        env = dict(os.environ, PYTHONPATH=EMULATOR_DIR)
+        argv = [self.python, "-m", "marsemu.kernel", "--root", self.paths.root, "--hostname", self.name,
+                "--listen-ip", self.ip, "--port", str(self.port), "--log-level", "DEBUG"] + FAST + self.extra_args
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_loaded(time.time_ns())
+
+    def wait_loaded(self, since_ns):
+        """Until the daemon has done a main-loop pass after ``since_ns`` (a fresh ``time`` link)."""
+        wait_until(lambda: os.path.exists(self.procsys("trigger")) and (self.stamp("actual-%s/time" % self.name) or 0) > since_ns,
+                   what="%s to load" % self.name)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError("%s did not stop on SIGTERM within 10 s" % self.name) from None
+        self.proc = None
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+
+    def cut(self):
+        """Freeze the daemon: peers see a host that does not answer."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def heal(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def procsys(self, name):
+        return os.path.join(self.paths.procsys, name)
+
+    def trigger(self, code):
+        fd = os.open(self.procsys("trigger"), os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, code.encode())
+        finally:
+            os.close(fd)
+
+    # -- links
+
+    def path(self, rel):
+        return os.path.join(self.paths.mars, rel)
+
+    def get(self, rel):
+        return read_link(self.path(rel))
+
+    def stamp(self, rel):
+        try:
+            return os.lstat(self.path(rel)).st_mtime_ns
+        except OSError:
+            return None
+
+    def set(self, rel, value, stamp=None):
+        stamp = lamport_now(self.paths) if stamp is None else stamp
+        set_link(self.path(rel), value, stamp)
+        return stamp
+
+    def delete(self, rel):
+        return self.set(rel, DELETED)
+
+    def res(self, res, rel):
+        return self.get("resource-%s/%s" % (res, rel))
+
+    def indicator(self, res, name):
+        return self.get("resource-%s/actual-%s/%s" % (res, self.name, name))
+
+    # -- what marsadm would do
+
+    def create_cluster(self):
+        stamp = lamport_now(self.paths)
+        for sub in ("ips", "userspace", "defaults", "defaults-" + self.name, "todo-global", "actual-" + self.name):
+            os.makedirs(self.path(sub), exist_ok=True)
+        self.set("uuid", "%s_%s" % (self.name, format_stamp(stamp)))
+        self.set("ips/ip-" + self.name, self.ip)
+        self.set("defaults-%s/sync-limit" % self.name, "0")
+
+    def join_cluster(self, peer):
+        """The new (module loaded) join-cluster: placeholder uuid, then a push to the peer."""
+        for sub in ("ips", "userspace", "defaults", "defaults-" + self.name, "todo-global", "actual-" + self.name):
+            os.makedirs(self.path(sub), exist_ok=True)
+        one = 1000000000
+        self.set("uuid", "(any)", one)
+        self.set("ips/ip-" + self.name, self.ip, one)
+        self.set("ips/ip-" + peer.name, peer.ip, one)
+        self.trigger("1")
+        self.set("ips/ip-" + self.name, self.ip)
+        self.trigger("p %s %s /mars/ips/ip-%s" % (peer.name, self.ip, self.name))
+
+    def create_resource(self, res, disk, size):
+        base = "resource-" + res
+        for sub in ("", "/defaults", "/defaults-" + self.name, "/local-" + self.name, "/userspace",
+                    "/todo-" + self.name, "/actual-" + self.name):
+            os.makedirs(self.path(base + sub), exist_ok=True)
+        zero = "0" * 32
+        self.set(base + "/size", str(size))
+        self.set(base + "/primary", self.name)
+        self.set(base + "/maxnr", "1")
+        self.set(base + "/data-" + self.name, disk)
+        self.set(base + "/device-" + self.name, res)
+        self.set(base + "/replay-" + self.name, "log-000000001-%s,0,0" % self.name)
+        open(self.path(base + "/log-000000001-" + self.name), "wb").close()
+        self.set(base + "/syncstatus-" + self.name, str(size))
+        self.set(base + "/version-000000000-" + self.name, "%s,log-000000000-%s,0:" % (zero, self.name))
+        self.set(base + "/version-000000001-" + self.name,
+                 "%s,log-000000001-%s,0:%s,log-000000000-%s,0" % (zero, self.name, zero, self.name))
+        for switch in ("connect", "sync", "allow-replay"):
+            self.set("%s/todo-%s/%s" % (base, self.name, switch), "1")
+        self.set("%s/actual-%s/if-on" % (base, self.name), "0")
+        self.set("%s/todo-%s/attach" % (base, self.name), "1")
+        self.trigger("3")
+
+    def join_resource(self, res, disk, primary):
+        base = "resource-" + res
+        for sub in ("/defaults-" + self.name, "/local-" + self.name, "/todo-" + self.name, "/actual-" + self.name):
+            os.makedirs(self.path(base + sub), exist_ok=True)
+        self.set(base + "/data-" + self.name, disk)
+        self.set(base + "/device-" + self.name, res)
+        self.trigger("p %s %s /mars/%s/data-%s" % (primary.name, disk, base, self.name))
+        replay = primary.res(res, "replay-" + primary.name)
+        self.set(base + "/replay-" + self.name, replay)
+        nr = replay.split(",")[0].split("-")[1]
+        self.set(base + "/version-%s-%s" % (nr, self.name), primary.res(res, "version-%s-%s" % (nr, primary.name)))
+        self.set(base + "/syncstatus-" + self.name, "0")
+        self.set(base + "/skip-check-" + self.name, "1")
+        for switch in ("connect", "sync", "allow-replay"):
+            self.set("%s/todo-%s/%s" % (base, self.name, switch), "1")
+        self.set("%s/actual-%s/if-on" % (base, self.name), "0")
+        self.set("%s/todo-%s/attach" % (base, self.name), "1")
+        self.trigger("3")
+
+    def write(self, res, offset, data):
+        """Stand-in for the write path of /dev/mars/RES on the primary: log record, then the disk."""
+        name = self.res(res, "replay-" + self.name).split(",")[0]
+        with open(self.path("resource-%s/%s" % (res, name)), "ab") as log:
+            log.write(encode_record(offset, data, time.time_ns()))
+        with open(self.res(res, "data-" + self.name), "r+b") as disk:
+            disk.seek(offset)
+            disk.write(data)
+
+    def links(self):
+        """``{rel: value}`` of every non-dot symlink (for convergence checks)."""
+        result = {}
+        for top, dirs, files in os.walk(self.paths.mars):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files + dirs:
+                full = os.path.join(top, name)
+                if not name.startswith(".") and os.path.islink(full):
+                    result[os.path.relpath(full, self.paths.mars)] = os.readlink(full)
+        return result
+
+
+class EmuCluster:
+    """Hosts h1..hN at 127.0.0.11.. sharing one base port."""
+
+    def __init__(self, base, count=3, extra_args=()):
+        self.port = free_base_port()
+        self.hosts = [EmuHost(base, "h%d" % (i + 1), "127.0.0.%d" % (11 + i), self.port, extra_args)
+                      for i in range(count)]
+
+    def __getitem__(self, index):
+        return self.hosts[index]
+
+    def start(self):
+        since = time.time_ns()
+        for host in self.hosts:
+            host.start(wait=False)
+        try:
+            for host in self.hosts:
+                host.wait_loaded(since)
+        except AssertionError:
+            self.stop()
+            raise
+
+    def stop(self):
+        errors = []
+        for host in self.hosts:
+            try:
+                host.stop()
+            except AssertionError as exc:
+                errors.append(str(exc))
+        assert not errors, errors
+
+    def form(self):
+        """create-cluster on h1, join-cluster on the others, wait until all know each other."""
+        first = self.hosts[0]
+        first.create_cluster()
+        for host in self.hosts[1:]:
+            host.join_cluster(first)
+        uuid = first.get("uuid")
+        for host in self.hosts:
+            wait_until(lambda h=host: h.get("uuid") == uuid and all(
+                h.get("ips/ip-" + o.name) for o in self.hosts), timeout=15, what="%s to join" % host.name)

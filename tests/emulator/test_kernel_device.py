@@ -1,0 +1,173 @@
+"""Emulated kernel side with real block devices: loop devices as disks, /dev/mars/RES as a block node."""
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import time
+
+import pytest
+
+from kernel_cluster import EmuCluster, wait_until
+
+SIZE = 64 * 1024 * 1024
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("losetup") or not shutil.which("mkfs.ext4"),
+                                reason="needs root, losetup and mkfs.ext4")
+
+
+def md5_of(path, size=SIZE):
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(size))
+    return digest.hexdigest()
+
+
+@pytest.fixture(name="cluster")
+def fixture_cluster(tmp_path):
+    cluster = EmuCluster(str(tmp_path), 2)
+    loops = []
+    try:
+        for host in cluster.hosts:
+            image = str(tmp_path / ("disk-%s.img" % host.name))
+            with open(image, "wb") as handle:
+                handle.truncate(SIZE)
+            try:
+                host.disk = subprocess.run(["losetup", "--find", "--show", image], capture_output=True, text=True,
+                                           check=True).stdout.strip()
+            except subprocess.CalledProcessError as exc:
+                pytest.skip("no loop devices: %s" % exc.stderr.strip())
+            loops.append(host.disk)
+        cluster.start()
+        cluster.form()
+        yield cluster
+    finally:
+        cluster.stop()
+        for loop in loops:
+            subprocess.run(["losetup", "-d", loop], check=False)
+
+
+def test_block_device_sync_and_mounted_device_holds_handover(cluster, tmp_path):
+    h1, h2 = cluster.hosts
+    h1.create_resource("r1", h1.disk, SIZE)
+    wait_until(lambda: h1.indicator("r1", "is-primary") == "1", timeout=5, what="primary")
+    device = os.path.join(h1.paths.dev_mars, "r1")
+    assert stat.S_ISBLK(os.stat(device).st_mode)
+    with open(device, "rb") as handle:
+        assert handle.seek(0, os.SEEK_END) == SIZE
+    # the backing disk is held exclusively, like the real module does
+    with pytest.raises(OSError):
+        os.close(os.open(h1.disk, os.O_RDWR | os.O_EXCL))
+
+    # applications use /dev/mars/r1 with ordinary I/O
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", device], check=True)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", device, str(mnt)], check=True)
+    (mnt / "hello").write_text("MARS\n")
+    subprocess.run(["umount", str(mnt)], check=True)
+
+    # no write path yet (issue 4): the secondary gets what the full sync copies
+    wait_until(lambda: h2.res("r1", "replay-h1"), what="resource on h2")
+    h2.join_resource("r1", h2.disk, h1)
+    wait_until(lambda: h2.res("r1", "syncstatus-h2") == str(SIZE), timeout=20, what="sync")
+    assert md5_of(h1.disk) == md5_of(h2.disk)
+
+    subprocess.run(["mount", "-o", "ro,noload", device, str(mnt)], check=True)
+    try:
+        wait_until(lambda: h1.indicator("r1", "open-count") == "1", what="mount counted as opener")
+        h2.set("resource-r1/primary", "(none)")  # marsadm's first handover step
+        time.sleep(1.0)
+        assert h1.indicator("r1", "is-primary") == "1", "a mounted device must keep the host primary"
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    wait_until(lambda: h1.indicator("r1", "is-primary") == "0", timeout=5, what="step down after umount")
+    assert not os.path.exists(device)
+    h2.set("resource-r1/primary", "h2")
+    wait_until(lambda: h2.indicator("r1", "is-primary") == "1", timeout=5, what="new primary")
+    new_device = os.path.join(h2.paths.dev_mars, "r1")
+    assert stat.S_ISBLK(os.stat(new_device).st_mode)
+    mnt2 = tmp_path / "mnt2"
+    mnt2.mkdir()
+    subprocess.run(["mount", "-o", "ro", new_device, str(mnt2)], check=True)
+    try:
+        assert (mnt2 / "hello").read_text() == "MARS\n"
+    finally:
+        subprocess.run(["umount", str(mnt2)], check=True)
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def has_pyfuse3():
+    if not os.path.exists(SYSTEM_PYTHON) or not os.path.exists("/dev/fuse"):
+        return False
+    return subprocess.run([SYSTEM_PYTHON, "-c", "import pyfuse3, trio"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture(name="fuse_cluster")
+def fixture_fuse_cluster(tmp_path):
+    if not has_pyfuse3():
+        pytest.skip("needs %s with pyfuse3 and trio (Debian: python3-pyfuse3)" % SYSTEM_PYTHON)
+    cluster = EmuCluster(str(tmp_path), 3, extra_args=["--write-path", "fuse"])
+    loops = []
+    try:
+        for host in cluster.hosts:
+            host.python = SYSTEM_PYTHON
+            image = str(tmp_path / ("disk-%s.img" % host.name))
+            with open(image, "wb") as handle:
+                handle.truncate(SIZE)
+            host.disk = subprocess.run(["losetup", "--find", "--show", image], capture_output=True, text=True,
+                                       check=True).stdout.strip()
+            loops.append(host.disk)
+        cluster.start()
+        cluster.form()
+        yield cluster
+    finally:
+        cluster.stop()
+        for loop in loops:
+            subprocess.run(["losetup", "-d", loop], check=False)
+
+
+def test_writes_to_the_device_are_logged_fetched_and_replayed(fuse_cluster, tmp_path):
+    h1, h2, h3 = fuse_cluster.hosts
+    h1.create_resource("r1", h1.disk, SIZE)
+    wait_until(lambda: h1.indicator("r1", "is-primary") == "1", timeout=5, what="primary")
+    for host in (h2, h3):
+        wait_until(lambda h=host: h.res("r1", "replay-h1"), what="resource on %s" % host.name)
+        host.join_resource("r1", host.disk, h1)
+    for host in (h2, h3):
+        wait_until(lambda h=host: h.res("r1", "syncstatus-" + h.name) == str(SIZE), timeout=20, what="sync")
+    device = os.path.join(h1.paths.dev_mars, "r1")
+    assert stat.S_ISBLK(os.stat(device).st_mode)
+    pattern = tmp_path / "pattern"
+    pattern.write_bytes(b"MARS-write-path-0123456789abcdef" * (4 * 1024 * 1024 // 32))
+    subprocess.run(["dd", "if=%s" % pattern, "of=%s" % device, "bs=1M", "oflag=direct", "status=none"], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0,offset=8388608",
+                    device, "32M"], check=True)
+    log = h1.path("resource-r1/log-000000001-h1")
+    assert os.path.getsize(log) > 4 * 1024 * 1024  # every write went through the logfile
+    wait_until(lambda: h1.res("r1", "replay-h1") == "log-000000001-h1,%d,0" % os.path.getsize(log), what="log end")
+    for host in (h2, h3):
+        wait_until(lambda h=host: h.res("r1", "replay-" + h.name) == h1.res("r1", "replay-h1"), timeout=20,
+                   what="%s to replay" % host.name)
+        assert host.res("r1", "version-000000001-" + host.name) == h1.res("r1", "version-000000001-h1")
+    assert md5_of(device) == md5_of(h1.disk) == md5_of(h2.disk) == md5_of(h3.disk)
+
+
+def test_write_path_comes_back_after_a_daemon_crash(fuse_cluster):
+    h1 = fuse_cluster[0]
+    h1.create_resource("r1", h1.disk, SIZE)
+    wait_until(lambda: h1.indicator("r1", "is-primary") == "1", timeout=5, what="primary")
+    device = os.path.join(h1.paths.dev_mars, "r1")
+    subprocess.run(["dd", "if=/dev/zero", "of=%s" % device, "bs=64k", "count=4", "oflag=direct", "status=none"], check=True)
+    h1.kill9()  # the FUSE server dies with it; the stale device is replaced after the restart
+    since = time.time_ns()
+    h1.start()
+    wait_until(lambda: h1.stamp("resource-r1/actual-h1/is-primary") > since and h1.indicator("r1", "is-primary") == "1"
+               and os.path.exists(device), timeout=10, what="device after restart")
+    assert stat.S_ISBLK(os.stat(device).st_mode)
+    before = os.path.getsize(h1.path("resource-r1/log-000000001-h1"))
+    subprocess.run(["dd", "if=/dev/zero", "of=%s" % device, "bs=64k", "count=4", "oflag=direct", "status=none"], check=True)
+    assert os.path.getsize(h1.path("resource-r1/log-000000001-h1")) > before
