@@ -368,7 +368,7 @@ def rate(lab, a, b, kbytes):
     for src, dst in pairs(lab, a, b):
         name = "lab%s%s" % (src.split(".")[-1], dst.split(".")[-1])
         run(["iptables", "-I", CHAIN, "-s", src, "-d", dst, "-m", "hashlimit", "--hashlimit-name", name,
-             "--hashlimit-above", "%dkb/s" % int(kbytes), "--hashlimit-burst", "%d" % max(int(kbytes) // 4, 16),
+             "--hashlimit-above", "%dkb/s" % int(kbytes), "--hashlimit-burst", "%db" % (int(kbytes) * 1024 + 65536),
              "--hashlimit-mode", "srcip,dstip", "-j", "DROP"])
 
 

@@ -1,0 +1,98 @@
+"""The rollout on bare lab hosts: check mode changes nothing, a run converges to a synced cluster
+with the lab's three resources, a second run and a check run report changed=0.
+
+Runs on a lab of its own name (GEOREP_SITE_LAB, default ``lab``: the default lab, recreated bare
+by this test), with the fleet description of inventories/lab rewritten for that lab's host names.
+"""
+
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from labhelpers import REPO, labctl
+
+LAB = os.environ.get("GEOREP_SITE_LAB", "lab")
+PREFIX = "mars" if LAB == "lab" else LAB
+HOSTS = ["%s%d" % (PREFIX, i) for i in (1, 2, 3)]
+INVENTORY = os.path.join(REPO, "inventories", "lab") if LAB == "lab" else os.path.join(REPO, "build", "inventories", LAB)
+# The inventory's fleet, for this lab's host names.
+with open(os.path.join(REPO, "inventories", "lab", "group_vars", "all.yml"), encoding="utf-8") as _handle:
+    FLEET = yaml.safe_load(_handle)["mars_resources"]
+for _resource in FLEET:
+    _resource["replicas"] = [h.replace("mars", PREFIX) for h in _resource["replicas"]]
+    _resource["preferred_primaries"] = [h.replace("mars", PREFIX) for h in _resource.get("preferred_primaries", [])]
+    _resource["primary"] = _resource["primary"].replace("mars", PREFIX)
+
+pytestmark = pytest.mark.slow
+
+
+def on(host, command, check=True):
+    result = labctl("--name", LAB, "exec", host, "--", "bash", "-c", command, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError("%s: %s: rc=%d %s" % (host, command, result.returncode, result.stderr))
+    return result.stdout
+
+
+def site(tmp_path, *extra):
+    varsfile = tmp_path / "fleet.yml"
+    varsfile.write_text(yaml.safe_dump({"mars_resources": FLEET}))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY, "-e", "@%s" % varsfile,
+                             os.path.join(REPO, "playbooks", "site.yml")] + list(extra),
+                            capture_output=True, text=True, env=env, timeout=1200, check=False)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    changed = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)}
+    assert set(HOSTS) <= set(changed), result.stdout[-3000:]
+    return changed, result.stdout
+
+
+def mars_tree(host):
+    """The /mars tree without what the kernel refreshes by itself (alive and indicator links)."""
+    return on(host, "cd /mars 2>/dev/null && find . -path '*/actual-*' -prune -o -printf '%p %l\\n' | sort || true")
+
+
+@pytest.fixture(scope="module")
+def bare_lab():
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    labctl("--name", LAB, "down", "--volumes")
+    labctl("--name", LAB, "up")
+    return HOSTS
+
+
+def test_site_rollout(bare_lab, tmp_path):
+    # 1. --check on bare hosts: no failure and nothing on the hosts changes.
+    site(tmp_path, "--check")
+    for host in bare_lab:
+        assert on(host, "ls -A /mars").strip() == "", "check mode wrote to /mars on %s" % host
+        on(host, "test ! -e /usr/sbin/marsadm && test ! -e /usr/lib/georep-mars-emulator")
+        assert "mars" not in on(host, "ls /etc/systemd/system")
+
+    # 2. The rollout: every resource synced and consistent on every replica, same data.
+    site(tmp_path)
+    for resource in FLEET:
+        name, primary = resource["name"], resource["primary"]
+        assert on(primary, "marsadm view-is-primary %s" % name).strip() == "1"
+        assert on(primary, "test -b /dev/mars/%s && echo yes" % name).strip() == "yes"
+        size = 64 * 1024 * 1024
+        on(primary, "dd if=/dev/urandom of=/dev/mars/%s bs=1M count=4 oflag=direct status=none" % name)
+        want = on(primary, "head -c %d /dev/mars/%s | md5sum" % (size, name))
+        for replica in resource["replicas"]:
+            if replica == primary:
+                continue
+            on(replica, "for i in $(seq 60); do [ \"$(marsadm view-replay-rest %s)\" = 0 ] && "
+                        "[ \"$(marsadm view-is-consistent %s)\" = 1 ] && exit 0; sleep 1; done; exit 1" % (name, name))
+            assert on(replica, "head -c %d %s | md5sum" % (size, resource["disk"])) == want, (name, replica)
+
+    # 3. A second run changes nothing.
+    changed, output = site(tmp_path)
+    assert all(changed[h] == 0 for h in bare_lab), output[-4000:]
+
+    # 4. --check on the converged fleet reports no change and changes nothing.
+    before = {h: mars_tree(h) for h in bare_lab}
+    changed, output = site(tmp_path, "--check")
+    assert all(changed[h] == 0 for h in bare_lab), output[-4000:]
+    assert {h: mars_tree(h) for h in bare_lab} == before
