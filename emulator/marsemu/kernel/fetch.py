@@ -16,35 +16,14 @@ LOG = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 
 
-class FetchServer:
+class FetchServer(net.RequestServer):
     """Serves byte ranges of the local logfiles."""
 
-    def __init__(self, kernel):
-        self.kernel = kernel
-        self.server = None
+    PORT_OFFSET = 1
+    NAME = "fetch"
 
-    async def start(self):
-        self.server = await asyncio.start_server(self._handle, self.kernel.listen_ip, self.kernel.port + 1)
-
-    async def stop(self):
-        if self.server:
-            self.server.close()
-            await self.server.wait_closed()
-
-    async def _handle(self, reader, writer):
-        try:
-            while True:
-                try:
-                    header = (await net.recv(reader))[0]
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                answer, payload = await asyncio.to_thread(self._read, header)
-                answer["stamp"] = self.kernel.clock.now()
-                await net.send(writer, answer, payload)
-        except (OSError, ValueError) as exc:
-            LOG.debug("fetch connection: %s", exc)
-        finally:
-            net.close_quietly(writer)
+    async def answer(self, header):
+        return await asyncio.to_thread(self._read, header)
 
     def _read(self, header):
         rel = "resource-%s/%s" % (header.get("res", ""), header.get("file", ""))

@@ -5,6 +5,7 @@ Frame: 4-byte big-endian header length, 4-byte payload length, header (UTF-8 JSO
 
 import asyncio
 import json
+import logging
 import struct
 
 _PREFIX = struct.Struct(">II")
@@ -64,3 +65,43 @@ def close_quietly(writer):
         writer.close()
     except (OSError, RuntimeError):
         pass
+
+
+class RequestServer:
+    """One request, one answer, over a connection to ``kernel.port + PORT_OFFSET``.
+
+    Subclasses answer a request header with ``(answer_header, payload)`` in ``answer()``.
+    """
+
+    PORT_OFFSET = 0
+    NAME = "request"
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.server = None
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._handle, self.kernel.listen_ip, self.kernel.port + self.PORT_OFFSET)
+
+    async def stop(self):
+        if self.server:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def answer(self, header):
+        raise NotImplementedError
+
+    async def _handle(self, reader, writer):
+        try:
+            while True:
+                try:
+                    header = (await recv(reader))[0]
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                answer, payload = await self.answer(header)
+                answer["stamp"] = self.kernel.clock.now()
+                await send(writer, answer, payload)
+        except (OSError, ValueError) as exc:
+            logging.getLogger(__name__).debug("%s connection: %s", self.NAME, exc)
+        finally:
+            close_quietly(writer)

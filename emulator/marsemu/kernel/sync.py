@@ -24,37 +24,13 @@ def block_sums(data):
     return [hashlib.md5(data[pos:pos + BLOCK]).hexdigest() for pos in range(0, len(data), BLOCK)]
 
 
-class SyncServer:
+class SyncServer(net.RequestServer):
     """Serves the local (primary's) disk to syncing secondaries."""
 
-    def __init__(self, kernel):
-        self.kernel = kernel
-        self.server = None
+    PORT_OFFSET = 2
+    NAME = "sync"
 
-    async def start(self):
-        self.server = await asyncio.start_server(self._handle, self.kernel.listen_ip, self.kernel.port + 2)
-
-    async def stop(self):
-        if self.server:
-            self.server.close()
-            await self.server.wait_closed()
-
-    async def _handle(self, reader, writer):
-        try:
-            while True:
-                try:
-                    header = (await net.recv(reader))[0]
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                answer, payload = await self._answer(header)
-                answer["stamp"] = self.kernel.clock.now()
-                await net.send(writer, answer, payload)
-        except (OSError, ValueError) as exc:
-            LOG.debug("sync connection: %s", exc)
-        finally:
-            net.close_quietly(writer)
-
-    async def _answer(self, header):
+    async def answer(self, header):
         res = self.kernel.resources.get(header.get("res"))
         disk = res.disk if res else None
         if disk is None or not disk.attached:
