@@ -276,6 +276,7 @@ def cleanup():
     nets = podman("network", "ls", "-q", "--filter", "label=" + LABEL, check=False, capture=True).stdout.split()
     for net in set(nets) | {"georep-lab", "georep-mol"}:
         podman("network", "rm", "-f", net, check=False, quiet=True)
+    detach_orphan_loops()
     disks = os.path.join(STATE_DIR, "disks")
     if os.path.isdir(disks):
         for name in os.listdir(disks):
@@ -286,6 +287,18 @@ def cleanup():
                 loop = loop_for(path)
             os.unlink(path)
     remove_chain()
+
+
+def detach_orphan_loops():
+    """Loop devices that lab hosts made inside their containers (the emulator's /dev/mars, loop
+    disks of the storage role) outlive the containers; their backing files are gone with them."""
+    listing = run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"], check=False, capture=True).stdout
+    for line in listing.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            backing = parts[1].replace(" (deleted)", "").strip()
+            if not os.path.exists(backing) or parts[1].endswith("(deleted)"):
+                run(["losetup", "-d", parts[0]], check=False, quiet=True)
 
 
 def write_inventory(lab):
