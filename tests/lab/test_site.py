@@ -96,3 +96,23 @@ def test_site_rollout(bare_lab, tmp_path):
     changed, output = site(tmp_path, "--check")
     assert all(changed[h] == 0 for h in bare_lab), output[-4000:]
     assert {h: mars_tree(h) for h in bare_lab} == before
+
+
+def test_handover_through_ansible_runner(bare_lab, tmp_path):
+    """AWX runs playbooks through ansible-runner with extra vars only: do the same."""
+    private = tmp_path / "runner"
+    (private / "env").mkdir(parents=True)
+    (private / "inventory").mkdir()
+    (private / "env" / "extravars").write_text(yaml.safe_dump({"resource": "r1", "target": HOSTS[1], "mars_resources": FLEET}))
+    (private / "env" / "envvars").write_text(yaml.safe_dump({"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg")}))
+    os.symlink(os.path.join(REPO, "playbooks"), private / "project")
+    for name in ("hosts.yml", "group_vars"):
+        os.symlink(os.path.join(INVENTORY, name), private / "inventory" / name)
+    result = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-runner"), "run", str(private), "-p", "handover.yml"],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert (private / "artifacts").is_dir()
+    status = next((private / "artifacts").iterdir()) / "status"
+    assert status.read_text().strip() == "successful"
+    assert on(HOSTS[1], "marsadm view-is-primary r1").strip() == "1"
+    assert on(HOSTS[0], "marsadm view-is-primary r1").strip() == "0"
