@@ -108,8 +108,9 @@ def test_handover_through_ansible_runner(bare_lab, tmp_path):
     os.symlink(os.path.join(REPO, "playbooks"), private / "project")
     for name in ("hosts.yml", "group_vars"):
         os.symlink(os.path.join(INVENTORY, name), private / "inventory" / name)
+    env = dict(os.environ, PATH=os.path.join(REPO, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""))
     result = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-runner"), "run", str(private), "-p", "handover.yml"],
-                            capture_output=True, text=True, timeout=900, check=False)
+                            capture_output=True, text=True, timeout=900, env=env, check=False)
     assert result.returncode == 0, result.stdout[-4000:]
     assert (private / "artifacts").is_dir()
     status = next((private / "artifacts").iterdir()) / "status"
