@@ -32,10 +32,11 @@ step unit-2.18 .venv-2.18/bin/python -m pytest -q -p no:cacheprovider tests/unit
 step changelog antsibull-changelog lint
 step lint tools/lint.sh
 step sanity tools/sanity.sh
+# tests/lab/test_site.py rolls site.yml out on the lab (bare, --check, converge, again, --check).
 if step lab-up $LABCTL up; then
-  step site ansible-playbook -i inventories/lab playbooks/site.yml
   step labtest pytest -q -p no:cacheprovider tests/lab
   $LABCTL down --volumes
 fi
 step molecule-default tools/molecule.sh default
+step molecule-roles tools/molecule.sh roles
 [ ${#failed[@]} -eq 0 ]
