@@ -28,7 +28,7 @@ trap finish EXIT
 
 step cleanup $LABCTL cleanup
 step unit-2.19 pytest -q -p no:cacheprovider tests/unit tests/emulator
-step unit-2.18 .venv-2.18/bin/python -m pytest -q -p no:cacheprovider tests/unit
+step unit-2.18 .venv-2.18/bin/python -m pytest -q -p no:cacheprovider -m "not slow" tests/unit
 step changelog antsibull-changelog lint
 step lint tools/lint.sh
 step sanity tools/sanity.sh
