@@ -15,7 +15,7 @@ need_root() {
 apt_packages() {
   need_root
   # fuse3 and python3-pyfuse3/trio: the emulator's /dev/mars write path in tests on this machine
-  local pkgs=(podman runc debootstrap iptables libnetfilter-queue-dev ssh-client rsync git fuse3 python3-pyfuse3 python3-trio)
+  local pkgs=(podman runc debootstrap iptables libnetfilter-queue-dev openssh-client rsync git fuse3 python3-pyfuse3 python3-trio)
   local missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
