@@ -23,7 +23,22 @@ import pytest
 import yaml
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils.common.text.converters import to_bytes
+
+try:
+    from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
+except ImportError:
+    import contextlib
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        """ansible-core 2.18: modules read their arguments from basic._ANSIBLE_ARGS."""
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
 
 from ansible_collections.georep.mars.plugins.module_utils import common
 
@@ -188,8 +203,11 @@ def lab_factory(tmp_path, monkeypatch):
 
         bins = dict(case.get('bins', {'marsadm': '/usr/sbin/marsadm', 'modprobe': '/usr/sbin/modprobe'}))
 
+        # Ansible searches opt_dirs before PATH: a case can say what a lookup with opt_dirs finds.
+        bins_opt_dirs = dict(bins, **case.get('bins_opt_dirs', {}))
+
         def get_bin_path(self, name, required=False, opt_dirs=None):
-            return bins.get(name)
+            return (bins_opt_dirs if opt_dirs else bins).get(name)
 
         def run_command(self, args, **kwargs):
             return lab.run_command(args, **kwargs)

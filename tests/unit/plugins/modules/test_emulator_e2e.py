@@ -20,7 +20,7 @@ import time
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.georep.mars.tests.unit.plugins.modules.mars_harness import patch_module_args
 
 from ansible_collections.georep.mars.plugins.module_utils import common
 from ansible_collections.georep.mars.plugins.modules import cluster as cluster_module
