@@ -125,7 +125,9 @@ class ClusterModule(object):
 
     def modprobe_argv(self, *args):
         if self.modprobe is None:
-            self.modprobe = self.module.get_bin_path('modprobe', opt_dirs=['/sbin', '/usr/sbin'])
+            # PATH first (an admin's /usr/local/sbin/modprobe wrapper wins, as in a shell), then the
+            # sbin directories that get_bin_path always adds. opt_dirs would be searched before PATH.
+            self.modprobe = self.module.get_bin_path('modprobe')
             if not self.modprobe:
                 self.ctx.fail('modprobe was not found on %s; install kmod or set manage_kernel_module=false.' % self.host)
         return [self.modprobe] + list(args)
