@@ -34,7 +34,7 @@ step lint tools/lint.sh
 step sanity tools/sanity.sh
 # tests/lab/test_site.py rolls site.yml out on the lab (bare, --check, converge, again, --check).
 if step lab-up $LABCTL up; then
-  step labtest pytest -q -p no:cacheprovider tests/lab
+  step labtest pytest -q -p no:cacheprovider -m "not slow" tests/lab
   $LABCTL down --volumes
 fi
 step molecule-default tools/molecule.sh default
