@@ -269,11 +269,18 @@ class ProcSys:
             loop.remove_reader(self._trigger_fd)
 
 
+# Fields after the letter of each command (marsadm:4534-4542): a command ends after them, so
+# "p PEER SRC DST" followed at once by "3" (two writes read together) is not one longer path.
+TRIGGER_FIELDS = {"p": 3, "P": 4, "c": 3, "f": 3, "t": 1}
+
+
 def split_trigger_codes(text):
     """Split what several quick ``echo -n`` writes left in the pipe back into single codes.
 
     Each write is atomic in a pipe, but two may arrive before one read: a numeric code is cut
-    off where its digits end ("3p a b c" is "3" then "p a b c"); a letter command takes the rest.
+    off where its digits end ("3p a b c" is "3" then "p a b c"); a letter command takes its
+    fixed number of fields, and what follows the last field directly ("...ip-h33") is split
+    off only when the command ended with a newline; an unknown letter takes the rest.
     """
     codes = []
     for part in text.replace("\0", "\n").split("\n"):
@@ -286,7 +293,13 @@ def split_trigger_codes(text):
                     part = part[1:]
                 codes.append(num)
                 part = part.strip()
-            else:
+                continue
+            fields = part.split()
+            count = TRIGGER_FIELDS.get(fields[0])
+            if count is None or len(fields) <= count + 1:
                 codes.append(part)
                 part = ""
+            else:
+                codes.append(" ".join(fields[:count + 1]))
+                part = " ".join(fields[count + 1:])
     return codes
