@@ -154,15 +154,22 @@ class MarsDevice:
     def _remove_stale(self):
         try:
             with open(self._state_file(), encoding="ascii") as handle:
-                loop, back = handle.read().split("\n")[:2]
+                loop, _back, back_dev = handle.read().split("\n")[:3]
         except (OSError, ValueError):
-            loop = back = None
-        if loop:
+            loop = back_dev = None
+        # Loop devices belong to the machine's kernel, shared by every lab host, and all hosts
+        # use the same FUSE paths: only the backing mount's device number (unique per mount)
+        # tells that the loop is still ours and not another host's that reuses the number.
+        if loop and back_dev:
             try:
-                if _run(["losetup", "-n", "-O", "BACK-FILE", "-l", loop]).strip() == back:
+                if _run(["losetup", "-n", "-O", "BACK-MAJ:MIN", "-l", loop]).strip() == back_dev:
                     _run(["losetup", "-d", loop])
             except (OSError, subprocess.CalledProcessError):
                 pass
+        try:
+            os.unlink(self._state_file())
+        except OSError:
+            pass
         if os.path.lexists(self.path):
             os.unlink(self.path)
         writepath.lazy_unmount(os.path.join(self.run_dir, "fuse-" + self.name))
@@ -183,8 +190,9 @@ class MarsDevice:
             self.rdev = os.stat(self.loop).st_rdev
             os.mknod(self.path, 0o600 | stat.S_IFBLK, self.rdev)
             os.makedirs(self.run_dir, exist_ok=True)
+            back_dev = os.stat(target).st_dev
             with open(self._state_file(), "w", encoding="ascii") as handle:
-                handle.write("%s\n%s\n" % (self.loop, target))
+                handle.write("%s\n%s\n%d:%d\n" % (self.loop, target, os.major(back_dev), os.minor(back_dev)))
         else:
             os.symlink(target, self.path)
         LOG.info("device %s is up%s", self.path, " (logged writes)" if logged else "")
