@@ -26,6 +26,7 @@ for _resource in FLEET:
     _resource["preferred_primaries"] = [h.replace("mars", PREFIX) for h in _resource.get("preferred_primaries", [])]
     _resource["primary"] = _resource["primary"].replace("mars", PREFIX)
 
+
 def on(host, command, check=True):
     result = labctl("--name", LAB, "exec", host, "--", "bash", "-c", command, check=False)
     if check and result.returncode != 0:
