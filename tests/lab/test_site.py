@@ -81,9 +81,12 @@ def test_site_rollout(bare_lab, tmp_path):
         for replica in resource["replicas"]:
             if replica == primary:
                 continue
-            on(replica, "for i in $(seq 60); do [ \"$(marsadm view-replay-rest %s)\" = 0 ] && "
-                        "[ \"$(marsadm view-is-consistent %s)\" = 1 ] && exit 0; sleep 1; done; exit 1" % (name, name))
+            # A secondary only knows of the new writes once the primary's logfile has been seen
+            # and fetched, so "nothing left to replay" alone can be true too early: wait for the data.
+            on(replica, "for i in $(seq 90); do [ \"$(head -c %d %s | md5sum)\" = '%s' ] && exit 0; sleep 1; done; exit 1"
+               % (size, resource["disk"], want.strip()), check=False)
             assert on(replica, "head -c %d %s | md5sum" % (size, resource["disk"])) == want, (name, replica)
+            assert on(replica, "marsadm view-replay-rest %s; marsadm view-is-consistent %s" % (name, name)).split() == ["0", "1"]
 
     # 3. A second run changes nothing.
     changed, output = site(tmp_path)
