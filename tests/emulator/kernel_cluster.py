@@ -175,14 +175,19 @@ class EmuHost:
     def join_resource(self, res, disk, primary):
         base = "resource-" + res
         for sub in ("/defaults-" + self.name, "/local-" + self.name, "/todo-" + self.name, "/actual-" + self.name):
+            if os.path.islink(self.path(base + sub)):  # a ".deleted" left by leave-resource
+                os.unlink(self.path(base + sub))
             os.makedirs(self.path(base + sub), exist_ok=True)
         self.set(base + "/data-" + self.name, disk)
         self.set(base + "/device-" + self.name, res)
         self.trigger("p %s %s /mars/%s/data-%s" % (primary.name, disk, base, self.name))
         replay = primary.res(res, "replay-" + primary.name)
         self.set(base + "/replay-" + self.name, replay)
-        nr = replay.split(",")[0].split("-")[1]
-        self.set(base + "/version-%s-%s" % (nr, self.name), primary.res(res, "version-%s-%s" % (nr, primary.name)))
+        nr = int(replay.split(",")[0].split("-")[1])
+        for number in (nr, nr - 1):  # marsadm fakes two version links from the primary's
+            value = primary.res(res, "version-%09d-%s" % (number, primary.name))
+            if number > 0 and value:
+                self.set(base + "/version-%09d-%s" % (number, self.name), value)
         self.set(base + "/syncstatus-" + self.name, "0")
         self.set(base + "/skip-check-" + self.name, "1")
         for switch in ("connect", "sync", "allow-replay"):

@@ -56,16 +56,19 @@ def write_global(tree, static_done):
     tree.set(base + "/alive", "1", stamp)
 
 
-def write_resource(tree, res, state, device_up):
+def write_resource(tree, res, state, device_up, messages=None):
     """``resource-RES/actual-HOST/*`` from ``state``, a dict of indicator name to value.
+
+    ``messages`` maps ``msg-*`` names to the values of active messages; the others show ``OK``.
 
     Like the real module, the device's own links (``if-*`` besides ``if-on``, ``*-if_rate``)
     appear once the device has been up on this host.
     """
     base = "resource-%s/actual-%s/" % (res, tree.host)
     os.makedirs(tree.path(base), exist_ok=True)
+    messages = messages or {}
     for name in MESSAGES:
-        tree.set(base + name, "OK")
+        tree.set(base + name, messages.get(name, "OK"))
     for name in RATES:
         if device_up or not name.endswith("-if_rate"):
             tree.set(base + name, "0")

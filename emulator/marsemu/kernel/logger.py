@@ -19,6 +19,8 @@ import os
 import re
 
 LOGFILE = re.compile(r"^log-(\d{9})-(.+)$")
+# the digest of a version link that marks a hole in the logfile sequence (emergency mode)
+HOLE_DIGEST = "0" * 32
 
 
 def logfile_name(nr, origin):

@@ -3,48 +3,116 @@
 ``replay-HOST`` follows the records applied (``log-N-ORIGIN,POS,0``) and every logfile passed gets
 its ``version-N-HOST`` link, computed exactly like the primary's, so that a caught-up secondary
 shows links byte-identical to the primary's (what marsadm's planned handover waits for).
+
+Before going on from logfile N to the next one, replay checks what ``main.c``'s
+``is_switchover_possible`` checks, and stops with the kernel's message when it fails:
+* two logfiles with the same number, neither written here: split brain;
+* the next logfile's version link must continue this host's own ``version-N`` (its part after
+  ``:`` equals ours before ``:``); otherwise the writer of the next logfile started from another
+  state than ours (a forced primary during a partition): split brain;
+* a gap in the numbers is crossed only where the writer left an emergency-mode hole marker
+  (a ``version-M-ORIGIN`` with a zero digest), with the "not consecutive" warning: the unlogged
+  writes of the emergency are then missing here, which only a full sync repairs.
 """
 
 import logging
 
 from marsemu.kernel.logfile import LogfileError, read_records
-from marsemu.kernel.logger import format_replay, logfile_name, logfiles, parse_replay, update_version
+from marsemu.kernel.logger import HOLE_DIGEST, format_replay, logfile_name, logfiles, parse_replay, update_version
 
 LOG = logging.getLogger(__name__)
 
 
+class ReplayResult:
+    """What one replay pass did: still behind?, ``replay-code``, kernel messages (key -> text)."""
+
+    def __init__(self):
+        self.behind = False
+        self.code = 0
+        self.messages = {}
+
+
 def replay_step(tree, res, host, primary, disk, fetching):
-    """Replay what is present; returns (replaying, error code for ``replay-code``)."""
+    """Replay what is present and may be replayed; returns a ReplayResult."""
+    result = ReplayResult()
     base = "resource-%s/" % res
     target = parse_replay(tree.get(base + "replay-" + primary) or "")
     mine = parse_replay(tree.get(base + "replay-" + host) or "")
     if target is None or mine is None:
-        return False, 0
-    present = {f[0]: f for f in logfiles(tree, res)}
+        return result
+    by_number = {}
+    for entry in logfiles(tree, res):
+        by_number.setdefault(entry[0], []).append(entry)
     nr, origin, pos = mine[0], mine[1], mine[2]
     moved = False
     while True:
-        current = present.get(nr)
-        if current is not None and current[1] == origin and current[2] > pos:
+        current = next((f for f in by_number.get(nr, ()) if f[1] == origin), None)
+        if current is not None and current[2] > pos:
             try:
                 pos = _apply(tree.path(base + logfile_name(nr, origin)), pos, current[2], disk)
             except LogfileError as exc:
                 LOG.error("%s: replay of %s stopped: %s", res, logfile_name(nr, origin), exc)
-                return False, -5
+                result.code = -5
+                result.messages["err-replay-stop"] = "replay of %s stopped: %s" % (logfile_name(nr, origin), exc)
+                break
             if pos != mine[2]:
                 moved = True
-        following = present.get(nr + 1)
         done_here = current is None or (pos >= current[2] and logfile_name(nr, origin) not in fetching)
-        if nr < target[0] and following is not None and done_here:
-            update_version(tree, res, host, nr, origin, pos)
-            nr, origin, pos = following[0], following[1], 0
-            moved = True
-            continue
-        break
+        if nr >= target[0] or not done_here:
+            break
+        update_version(tree, res, host, nr, origin, pos)
+        following = _next_logfile(tree, res, host, nr, by_number, result.messages)
+        if following is None:
+            break
+        nr, origin, pos = following[0], following[1], 0
+        moved = True
     if moved or (nr, origin, pos) == target[:3]:
         tree.set_if_changed(base + "replay-" + host, format_replay(nr, origin, pos))
         update_version(tree, res, host, nr, origin, pos)
-    return (nr, pos) < (target[0], target[2]), 0
+    stopped = any(key.startswith("err-") for key in result.messages)
+    result.behind = (nr, pos) < (target[0], target[2]) and not stopped
+    return result
+
+
+def _next_logfile(tree, res, host, nr, by_number, messages):
+    """The logfile to go on with after ``nr``, or None (not there yet, or refused: see ``messages``)."""
+    base = "resource-%s/" % res
+    later = sorted(n for n in by_number if n > nr)
+    if not later:
+        return None
+    number = later[0]
+    candidates = by_number[number]
+    chosen = next((f for f in candidates if f[1] == host), None)  # the kernel prefers its own
+    if chosen is None and len(candidates) > 1:
+        messages["err-splitbrain-detected"] = (
+            "SPLIT BRAIN detected: multiple logfiles with sequence number %d exist" % number)
+        return None
+    chosen = chosen or candidates[0]
+    own_path = base + "version-%09d-%s" % (nr, host)
+    own = tree.get(own_path) or ""
+    if number != nr + 1:
+        marker = tree.get(base + "version-%09d-%s" % (number - 1, chosen[1])) or ""
+        if not marker.startswith(HOLE_DIGEST + ","):
+            messages["err-log-not-contiguous"] = (
+                "logfile sequence numbers are not contiguous (%d != %d + 1)" % (number, nr))
+            return None
+        messages["wrn-log-consecutive"] = "transaction logs are not consecutive at '%s' (%d ~> %d)" % (
+            tree.path(base + logfile_name(number, chosen[1])), nr, number)
+        tree.set_if_changed(base + "version-%09d-%s" % (number - 1, host), marker)
+        own_path = base + "version-%09d-%s" % (number - 1, host)
+        own = marker
+    new_path = base + "version-%09d-%s" % (number, chosen[1])
+    new = tree.get(new_path)
+    if not new:
+        messages["inf-versionlink-not-yet-exist"] = "version link '%s' does not yet exist" % tree.path(new_path)
+        return None
+    if new.split(":", 1)[-1] != own.split(":", 1)[0]:
+        LOG.warning("%s: VERSION MISMATCH old %s -> %s new %s -> %s", res, own_path, own, new_path, new)
+        messages["err-splitbrain-detected"] = (
+            "VERSION MISMATCH old '%s' -> '%s' new '%s' -> '%s' ===> check for SPLIT BRAIN"
+            % (tree.path(own_path), own, tree.path(new_path), new))
+        return None
+    return chosen
 
 
 def _apply(path, start, end, disk):

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 
+from marsemu.common import format_stamp
 from marsemu.kernel import indicators
 from marsemu.kernel.device import BackingDisk, MarsDevice
 from marsemu.kernel.fetch import Fetcher
@@ -50,6 +51,8 @@ class Resource:
         self.fetch_task = None
         self.replaying = False
         self.replay_code = 0
+        self.messages = {}  # kernel messages of this pass: key (e.g. "err-splitbrain-detected") -> text
+        self.message_stamps = {}
 
     # -- reading the tree
 
@@ -89,6 +92,7 @@ class Resource:
         if not self.member():
             self.shutdown()
             return False
+        self.messages = {}
         self._attach_step()
         self._primary_step()
         self._fetch_step()
@@ -213,7 +217,9 @@ class Resource:
         if secondary and synced and self.sync_task is None and self.todo("allow-replay"):
             fetching = {name for name, (size, _h, _ip) in self.fetcher.wanted.items()
                         if size > self.fetcher.local_size(name)}
-            self.replaying, self.replay_code = replay_step(self.tree, self.name, self.host, primary, self.disk, fetching)
+            result = replay_step(self.tree, self.name, self.host, primary, self.disk, fetching)
+            self.replaying, self.replay_code = result.behind, result.code
+            self.messages.update(result.messages)
         want = secondary and self.todo("sync") and not synced
         if want and self.sync_task is not None and self.sync_source != primary:
             self._stop_sync()
@@ -263,7 +269,23 @@ class Resource:
             state.update({"if-flying": 0, "if-state": 0, "if-completion-stamp": "0.000000000"})
         if attached:
             self.tree.set(self.rel + "/actsize-" + self.host, str(self.disk.size()))
-        indicators.write_resource(self.tree, self.name, state, self.is_primary)
+        indicators.write_resource(self.tree, self.name, state, self.is_primary, self._message_links())
+
+    def _message_links(self):
+        """``msg-KEY`` values as the kernel shows them: "SYSTEM-STAMP LAMPORT-STAMP text" while active.
+
+        A message keeps the stamps of its first appearance, so marsadm can tell how long it lasts.
+        """
+        for key in list(self.message_stamps):
+            if key not in self.messages:
+                del self.message_stamps[key]
+        links = {}
+        for key, text in self.messages.items():
+            if key not in self.message_stamps:
+                self.message_stamps[key] = (self.kernel.clock.real_ns(), self.kernel.clock.now())
+            real, lamport = self.message_stamps[key]
+            links["msg-" + key] = "%s %s %s" % (format_stamp(real), format_stamp(lamport), text)
+        return links
 
     def shutdown(self, keep_open_device=False):
         """Stop everything (left the resource, or the "module" is unloaded)."""

@@ -367,48 +367,109 @@ def minmax_versions(ses, res):
     return min(numbers), max(numbers)
 
 
-def detect_splitbrain(ses, res, report):
-    """True when no split brain is visible.
+POSITION_RE = re.compile(r"(log|version)-([0-9]+)-([^,:]+)(?:,([0-9]+))?")
 
-    Simplified from marsadm's hash-chain walk: two hosts disagree when, for the same logfile
-    number, their version links name different origin logfiles, or when two origins wrote a
-    logfile with the same number."""
+
+def _position(text):
+    """``log-N-ORIGIN,POS`` (or the first section of a version link) to ``(N, ORIGIN, POS)``."""
+    match = POSITION_RE.search(text or "")
+    if not match:
+        return None
+    return int(match.group(2)), match.group(3), int(match.group(4)) if match.group(4) else -1
+
+
+def _predecessor(ses, resdir, number, peer):
+    """Where ``peer`` stood in logfile ``number - 1``: the tail of its ``version-N`` link."""
+    link = ses.get_link(os.path.join(resdir, "version-%09d-%s" % (number, peer)), 2)
+    if link:
+        return _position(link.rsplit(":", 1)[-1])
+    older = ses.get_link(os.path.join(resdir, "version-%09d-%s" % (number - 1, peer)), 2)
+    return _position(older.split(":", 1)[0]) if older else None
+
+
+def common_ancestor(ses, res, host1, host2):
+    """Walk two members' histories back to the logfile they share: ``(point, split, amount1, amount2)``.
+
+    A history is the replay link followed backwards through the version chain.  The members have
+    diverged (split brain) when their histories pass through logfiles of different origins with
+    the same number, or when, in the first logfile both contain, one of them went on to a later
+    logfile from a smaller position than the other reached.  An untraceable history (a missing
+    link) counts as a split, as in marsadm.  The amounts are the logfile bytes each side holds
+    beyond the common point.
+    """
+    resdir = ses.resdir(res)
+    # per side: [position, depth (logfiles stepped back), host, amount]
+    sides = [[_position(ses.get_link(os.path.join(resdir, "replay-" + h), 1)), 0, h, 0] for h in (host1, host2)]
+    diverged = False
+    for _step in range(100000):
+        if sides[0][0] is None or sides[1][0] is None:
+            return "", (1 if diverged else -1), sides[0][3], sides[1][3]
+        (nr1, from1, pos1), (nr2, from2, pos2) = sides[0][0], sides[1][0]
+        if nr1 != nr2 or from1 != from2:
+            diverged = diverged or (nr1 == nr2)
+            for entry in sides:
+                if entry[0][0] == max(nr1, nr2):
+                    entry[3] += max(entry[0][2], 0)
+                    entry[0] = _predecessor(ses, resdir, entry[0][0], entry[2])
+                    entry[1] += 1
+            continue
+        point = "log-%09d-%s" % (nr1, from1)
+        if diverged:
+            return point, 1, sides[0][3] + pos1, sides[1][3] + pos2
+        if pos1 == pos2:
+            split = int(bool(sides[0][1] and sides[1][1]))
+            if not split:
+                vers = [ses.get_link(os.path.join(resdir, "version-%09d-%s" % (nr1, e[2])), 1) for e in sides]
+                split = int(bool(vers[0] and vers[1] and vers[0] != vers[1]))
+            return point, split, sides[0][3], sides[1][3]
+        behind = sides[0] if pos1 < pos2 else sides[1]
+        return point, int(behind[1] > 0), sides[0][3] + pos1, sides[1][3] + pos2
+    return "", -1, 0, 0
+
+
+def detect_splitbrain(ses, res, report):
+    """True when no split brain is visible: pairwise history comparison, then duplicate logfiles."""
     if res in ses.split_cache:
         return ses.split_cache[res]
     resdir = ses.resdir(res)
-    hosts = [os.path.basename(p)[len("replay-"):] for p in ses.glob(os.path.join(resdir, "replay-*"))]
+    hosts = sorted(os.path.basename(p)[len("replay-"):] for p in ses.glob(os.path.join(resdir, "replay-*")))
     for peer in hosts:
         alive_link(ses, "time", peer, 1)  # marsadm reads (and warns about) each member's alive stamp
-    origins = {}
-    for path in ses.glob(os.path.join(resdir, "log-*")):
-        match = re.search(r"/log-([0-9]+)-(.+)$", path)
-        if match:
-            origins.setdefault(int(match.group(1)), set()).add(match.group(2))
     ok = True
-    for number, who in sorted(origins.items()):
-        if len(who) > 1:
-            ok = False
-            if report:
-                ses.warn("SPLIT BRAIN at resource '%s' detected: duplicate logfile number %d\n" % (res, number))
-    chains = {}
-    for peer in hosts:
-        chain = {}
-        for path in ses.glob(os.path.join(resdir, "version-*-" + peer)):
-            match = re.search(r"/version-([0-9]+)-", path)
-            value = ses.get_link(path, 2)
-            parts = value.split(",")
-            if match and len(parts) > 1:
-                chain[int(match.group(1))] = parts[1]
-        chains[peer] = chain
+    points = {}
+    amounts = {}
     for index, host1 in enumerate(hosts):
         for host2 in hosts[index + 1:]:
-            common_nrs = set(chains[host1]) & set(chains[host2])
-            for number in sorted(common_nrs):
-                if chains[host1][number] != chains[host2][number]:
-                    ok = False
-                    if report:
-                        ses.warn("SPLIT BRAIN of resource '%s' after logfile '%s'\n" % (res, chains[host1][number]))
-                    break
+            point, split, amount1, amount2 = common_ancestor(ses, res, host1, host2)
+            if not split:
+                point, split, amount2, amount1 = common_ancestor(ses, res, host2, host1)
+            if not split:
+                continue
+            ok = False
+            points.setdefault(point, None)
+            amounts[host1] = max(amounts.get(host1, 0), amount1)
+            amounts[host2] = max(amounts.get(host2, 0), amount2)
+    if report:
+        for point in alphanum_sorted(points):
+            ses.warn("SPLIT BRAIN of resource '%s' after logfile '%s'\n" % (res, point))
+        for number, peer in enumerate(alphanum_sorted(amounts), start=1):
+            if amounts[peer] > 0:
+                ses.warn("   host%d = '%s' logfile_amount='%d'\n" % (number, peer, amounts[peer]))
+            else:
+                ses.warn("   host%d = '%s' (unknown logfile size and age)\n" % (number, peer))
+    if ok:
+        numbers = {}
+        for path in ses.glob(os.path.join(resdir, "log-*")):
+            match = re.search(r"/log-([0-9]+)-(.+)$", path)
+            if match:
+                numbers.setdefault(int(match.group(1)), set()).add(match.group(2))
+        duplicate = next((nr for nr, origins in sorted(numbers.items()) if len(origins) > 1), None)
+        if duplicate is not None:
+            ok = False
+            ses.warn("SPLIT BRAIN at resource '%s' detected: duplicate logfile number %d\n" % (res, duplicate))
+            ses.hint("first resolve split brain by 'leave-resource' or 'invalidate'\n")
+            ses.hint("if this does not help, try cleanup via 'log-purge-all'\n")
+            ses.hint("if this does not help, try 'log-purge-all --force'\n")
     ses.split_cache[res] = ok
     return ok
 
