@@ -171,3 +171,46 @@ def test_write_path_comes_back_after_a_daemon_crash(fuse_cluster):
     before = os.path.getsize(h1.path("resource-r1/log-000000001-h1"))
     subprocess.run(["dd", "if=/dev/zero", "of=%s" % device, "bs=64k", "count=4", "oflag=direct", "status=none"], check=True)
     assert os.path.getsize(h1.path("resource-r1/log-000000001-h1")) > before
+
+
+def test_one_host_serves_several_logged_devices(fuse_cluster, tmp_path):
+    """pyfuse3 has one session per process: every device of a host must share it and keep working."""
+    h1 = fuse_cluster[0]
+    image = str(tmp_path / "disk-h1-second.img")
+    with open(image, "wb") as handle:
+        handle.truncate(SIZE)
+    second = subprocess.run(["losetup", "--find", "--show", image], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        h1.create_resource("r1", h1.disk, SIZE)
+        h1.create_resource("r2", second, SIZE)
+        for res in ("r1", "r2"):
+            wait_until(lambda r=res: h1.indicator(r, "is-primary") == "1", timeout=5, what="%s primary" % res)
+
+        def write_and_check(res, backing, fill):
+            device = os.path.join(h1.paths.dev_mars, res)
+            log = h1.path("resource-%s/log-000000001-h1" % res)
+            before = os.path.getsize(log)
+            pattern = tmp_path / ("pattern-" + res)
+            pattern.write_bytes(fill * (1024 * 1024))
+            subprocess.run(["dd", "if=%s" % pattern, "of=%s" % device, "bs=64k", "oflag=direct", "status=none"],
+                           check=True, timeout=30)
+            assert os.path.getsize(log) >= before + 1024 * 1024
+            assert md5_of(device, 1024 * 1024) == md5_of(backing, 1024 * 1024) == hashlib.md5(fill * (1024 * 1024)).hexdigest()
+
+        write_and_check("r1", h1.disk, b"1")
+        write_and_check("r2", second, b"2")
+        # r1 goes down (handed away): r2 goes on writing through the same FUSE session
+        h1.set("resource-r1/primary", "(none)")
+        wait_until(lambda: h1.indicator("r1", "is-primary") == "0", timeout=5, what="r1 down")
+        write_and_check("r2", second, b"3")
+        # and r1 comes back as a new file of the same session
+        h1.set("resource-r1/primary", "h1")
+        wait_until(lambda: h1.indicator("r1", "is-primary") == "1", timeout=5, what="r1 up again")
+        write_and_check("r1", h1.disk, b"4")
+    finally:
+        for res in ("r1", "r2"):
+            h1.set("resource-%s/todo-h1/attach" % res, "0")
+            h1.set("resource-%s/primary" % res, "(none)")
+        wait_until(lambda: h1.indicator("r2", "is-primary") == "0" and h1.indicator("r1", "is-primary") == "0",
+                   timeout=10, what="devices down")
+        subprocess.run(["losetup", "-d", second], check=False)

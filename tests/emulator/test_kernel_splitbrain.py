@@ -100,7 +100,8 @@ def test_invalidate_on_the_loser_repairs_split_brain(synced):
     for host in synced.hosts:
         wait_until(lambda h=host: marsadm(h, "view-is-split-brain", "r1")[1] == "0\n", timeout=10,
                    what="no split brain on %s" % host.name)
-    assert h1.indicator("r1", "msg-err-splitbrain-detected") == "OK"
+    # the message outlives its cause by mars_keep_msg_s (10 s), as the kernel's do
+    wait_until(lambda: h1.indicator("r1", "msg-err-splitbrain-detected") == "OK", timeout=15, what="message to go")
     # later writes reach the repaired host again
     before = h2.res("r1", "replay-h2")
     h2.write("r1", 8192, b"after repair " * 100)

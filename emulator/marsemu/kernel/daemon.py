@@ -15,6 +15,7 @@ from marsemu.kernel.clock import LamportClock
 from marsemu.kernel.fetch import FetchServer
 from marsemu.kernel.procsys import ProcSys
 from marsemu.kernel.roles import Resource, resource_names
+from marsemu.kernel.space import SpaceGuard
 from marsemu.kernel.sync import SyncServer
 from marsemu.kernel.tree import Tree, TreeService
 
@@ -39,10 +40,12 @@ class Kernel:
         self.sync_rate_kib = sync_rate_kib
         self.retry_delay = retry_delay
         # "auto": log writes through FUSE where pyfuse3 is installed (the lab image)
-        self.write_path = writepath.fuse_available() if write_path == "auto" else write_path == "fuse"
         self.run_dir = os.path.join(self.paths.root, "run/mars-emulator")
+        logged = writepath.fuse_available() if write_path == "auto" else write_path == "fuse"
+        self.fuse = writepath.FuseServer(self.run_dir) if logged else None
         self.tree = Tree(self.paths, self.clock, self.host)
         self.procsys = ProcSys(self.paths, self.clock, port)
+        self.space = SpaceGuard(self.procsys, self.paths.mars)
         self.meta = TreeService(self, self.tree, fetch_interval)
         self.sync_server = SyncServer(self)
         self.fetch_server = FetchServer(self)
@@ -60,6 +63,7 @@ class Kernel:
         """Load, run until cancelled, unload."""
         if not os.path.isdir(self.paths.mars):
             raise RuntimeError("%s does not exist: create and mount it first" % self.paths.mars)
+        self.space.check_load()
         self.started_ns = self.clock.real_ns()
         self.procsys.create()
         try:
@@ -81,8 +85,9 @@ class Kernel:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for res in self.resources.values():
-            res.shutdown(keep_open_device=True)
+        left_up = [res.shutdown(keep_open_device=True) for res in self.resources.values()]
+        if self.fuse is not None and not any(left_up):
+            self.fuse.stop()
         await self.meta.stop()
         await self.sync_server.stop()
         await self.fetch_server.stop()
@@ -104,7 +109,8 @@ class Kernel:
 
     async def run_pass(self):
         async with self._pass_lock:
-            indicators.write_global(self.tree, self._static_done)
+            self.space.update()
+            indicators.write_global(self.tree, self._static_done, self.space)
             self._static_done = True
             for name in resource_names(self.tree):
                 res = self.resources.get(name)

@@ -118,14 +118,14 @@ class MarsDevice:
     write; without one it is stacked directly on the backing disk.
     """
 
-    def __init__(self, paths, name, backing_path, run_dir):
+    def __init__(self, paths, name, backing_path, run_dir, fuse=None):
         self.path = os.path.join(paths.dev_mars, name)
         self.name = name
         self.backing_path = backing_path
         self.run_dir = run_dir
+        self.fuse = fuse  # the daemon's writepath.FuseServer, if writes are logged
         self.loop = None
         self.rdev = None
-        self.export = None
         self.logged = None
 
     def _state_file(self):
@@ -134,9 +134,9 @@ class MarsDevice:
     def present(self):
         return os.path.lexists(self.path)
 
-    def adopt(self, with_write_path):
+    def adopt(self):
         """Pick up a device left by a previous (crashed) run; True if it can be used as is."""
-        if with_write_path:
+        if self.fuse is not None:
             # its FUSE server died with the old daemon: clean up, the device is made anew
             self._remove_stale()
             return False
@@ -154,9 +154,9 @@ class MarsDevice:
     def _remove_stale(self):
         try:
             with open(self._state_file(), encoding="ascii") as handle:
-                loop, _back, back_dev = handle.read().split("\n")[:3]
+                loop, back, back_dev = handle.read().split("\n")[:3]
         except (OSError, ValueError):
-            loop = back_dev = None
+            loop = back = back_dev = None
         # Loop devices belong to the machine's kernel, shared by every lab host, and all hosts
         # use the same FUSE paths: only the backing mount's device number (unique per mount)
         # tells that the loop is still ours and not another host's that reuses the number.
@@ -172,16 +172,16 @@ class MarsDevice:
             pass
         if os.path.lexists(self.path):
             os.unlink(self.path)
-        writepath.lazy_unmount(os.path.join(self.run_dir, "fuse-" + self.name))
+        # the dead daemon's FUSE mount (never the live one, which other devices may use)
+        if back and not self.fuse.is_live(os.path.dirname(back)):
+            writepath.remove_stale_mounts(self.run_dir, keep=self.fuse.mountpoint)
 
     def create(self, size, logged=None):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         target = self.backing_path
         if logged is not None:
             self.logged = logged
-            self.export = writepath.FuseExport(os.path.join(self.run_dir, "fuse-" + self.name), logged)
-            self.export.start()
-            target = self.export.data_path
+            target = self.fuse.add(self.name, logged)
         if os.path.lexists(self.path):
             os.unlink(self.path)
         if stat.S_ISBLK(os.stat(self.backing_path).st_mode):
@@ -207,9 +207,9 @@ class MarsDevice:
                 LOG.warning("cannot detach %s: %s", self.loop, exc)
             self.loop = None
             self.rdev = None
-        if self.export is not None:
-            self.export.stop()
-            self.export = None
+        if self.logged is not None:
+            self.fuse.remove(self.name)
+            self.logged = None
         LOG.info("device %s is down", self.path)
 
     def open_count(self):

@@ -28,29 +28,23 @@ RATES = tuple("%s-%s_rate" % (kind, what) for kind in ("amount", "ops")
               for what in ("file", "if", "replay", "sync"))
 
 
-def space_gib(path):
-    """(rest, total) GiB of the filesystem holding /mars."""
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return 0, 0
-    gib = 1024 ** 3
-    return st.f_bavail * st.f_frsize // gib, st.f_blocks * st.f_frsize // gib
+def write_global(tree, static_done, space):
+    """``/mars/actual-HOST/``; ``static_done`` says the once-per-load links are written.
 
-
-def write_global(tree, static_done):
-    """``/mars/actual-HOST/``; ``static_done`` says the once-per-load links are written."""
+    ``space`` (a ``SpaceGuard``) gives the emergency level and the space above the free-space
+    limits, in GiB, as ``compute_emergency_mode`` publishes them.
+    """
     base = "actual-" + tree.host
     os.makedirs(tree.path(base), exist_ok=True)
     if not static_done:
         for name, value in (("tree", TREE_VERSION), ("features", FEATURES), ("buildtag", BUILDTAG_LINK),
-                            ("compat-alivelinks", "0"), ("usable", FEATURES), ("emergency", "0"),
+                            ("compat-alivelinks", "0"), ("usable", FEATURES),
                             ("used-log-compression", "0"), ("used-log-digest", "0"),
                             ("used-net-compression", "0"), ("used-net-digest", "0")):
             tree.set_if_changed(base + "/" + name, value)
-    rest, total = space_gib(tree.paths.mars)
-    tree.set_if_changed(base + "/rest-space", str(rest))
-    tree.set_if_changed(base + "/total-space", str(total))
+    tree.set_if_changed(base + "/emergency", str(space.mode))
+    tree.set_if_changed(base + "/rest-space", str(space.remaining_kib // (1024 * 1024)))
+    tree.set_if_changed(base + "/total-space", str(max(0, space.present_kib) // (1024 * 1024)))
     stamp = tree.clock.now()
     tree.set(base + "/time", format_stamp(stamp), stamp)
     tree.set(base + "/alive", "1", stamp)

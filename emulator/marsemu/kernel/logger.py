@@ -107,6 +107,21 @@ class PrimaryLogger:
         if files and self.nr is not None and files[-1][0] >= self.nr:
             self._switch(files[-1][0], files[-1][2])
 
+    def create_hole(self):
+        """Emergency mode: leave a hole of ten numbers and go on in a new, empty logfile after it.
+
+        ``version-M-HOST`` with a zero digest marks the hole (as ``main.c`` does), so that a
+        secondary can tell a hole from a lost logfile.
+        """
+        highest = max([f[0] for f in logfiles(self.tree, self.res)] + [self.nr or 0])
+        marker = highest + 10
+        base = "resource-%s/" % self.res
+        self.tree.set(base + "version-%09d-%s" % (marker, self.host),
+                      "%s,%s,0:" % (HOLE_DIGEST, logfile_name(marker, self.host)))
+        with open(self.tree.path(base + logfile_name(marker + 1, self.host)), "ab"):
+            pass
+        self._switch(marker + 1, 0)
+
     def current_path(self):
         return self.tree.path("resource-%s/%s" % (self.res, logfile_name(self.nr, self.host)))
 

@@ -52,7 +52,10 @@ class Resource:
         self.replaying = False
         self.replay_code = 0
         self.messages = {}  # kernel messages of this pass: key (e.g. "err-splitbrain-detected") -> text
-        self.message_stamps = {}
+        self.message_stamps = {}  # key -> (first seen, Lamport stamp then, last seen, text)
+        self.has_emergency = False
+        self.logging_stopped = False
+        self.created_hole = False
 
     # -- reading the tree
 
@@ -95,6 +98,7 @@ class Resource:
         self.messages = {}
         self._attach_step()
         self._primary_step()
+        self._emergency_step()
         self._fetch_step()
         self._sync_step()
         self._publish()
@@ -110,8 +114,33 @@ class Resource:
             if ip:
                 self.fetcher.announce(name, size, host, ip)
 
+    def _emergency_step(self):
+        """Emergency mode of this resource (``make_log_finalize``-like): stop logging on a full /mars."""
+        space = self.kernel.space
+        if space.jammed:
+            self.has_emergency = True
+            self.messages["err-space-low"] = "DISK SPACE IS EXTREMELY LOW"
+        elif space.exhausted and self.has_emergency:
+            self.messages["err-space-low"] = "EMEGENCY MODE HYSTERESIS: you need to free more space for recovery."
+        else:
+            self.has_emergency = space.below_percent(self._int_link("todo-%s/emergency-limit" % self.host))
+        self.logging_stopped = self.has_emergency and self.is_primary and self.logger is not None
+        if self.logging_stopped:
+            self.messages["err-emergency"] = (
+                "EMERGENCY MODE on %s: stopped transaction logging, and created a hole in the logfile sequence nubers."
+                % self.tree.path(self.rel))
+            if not self.created_hole:
+                LOG.error("%s: emergency mode: transaction logging stopped", self.name)
+                self.logger.create_hole()
+                self.created_hole = True
+        else:
+            self.created_hole = False
+        if self.logger is not None and self.device is not None and self.device.logged is not None:
+            self.device.logged.switch_log(self.logger.current_path())
+            self.device.logged.logging = not self.logging_stopped
+
     def _fetch_step(self):
-        if self.is_primary or not self.todo("connect"):
+        if self.is_primary or not self.todo("connect") or self.kernel.space.secondaries_stop:
             if self.fetch_task is not None:
                 self.fetch_task.cancel()
                 self.fetch_task = None
@@ -156,10 +185,10 @@ class Resource:
         want = attached and self.designated_primary() == self.host and self.todo("attach")
         if self.device is None:
             self.device = MarsDevice(self.kernel.paths, self._device_name(), self.link("data-" + self.host),
-                                     self.kernel.run_dir)
+                                     self.kernel.run_dir, self.kernel.fuse)
             if not self.adopted:
                 self.adopted = True
-                if self.device.adopt(self.kernel.write_path):
+                if self.device.adopt():
                     # left behind by a crashed daemon: kept without delay if still wanted,
                     # torn down below (once closed) if not
                     self.is_primary = True
@@ -170,7 +199,7 @@ class Resource:
             self.logger = PrimaryLogger(self.tree, self.name, self.host)
             self.logger.start()
             logged = None
-            if self.kernel.write_path:
+            if self.kernel.fuse is not None:
                 logged = LoggedDisk(self.disk, self.size(), self.kernel.clock)
                 logged.switch_log(self.logger.current_path())
             self.device.create(self.size(), logged)
@@ -258,8 +287,8 @@ class Resource:
             "is-syncing": int(self.sync_task is not None),
             "is-copying": int(self.fetch_task is not None),
             "is-replaying": int(self.replaying),
-            "is-emergency": 0,
-            "has-emergency": 0,
+            "is-emergency": int(self.logging_stopped),
+            "has-emergency": int(self.has_emergency),
             "replay-code": self.replay_code,
             "disk-error": self.disk.error if self.disk is not None else 0,
             "if-on": int(self.is_primary),
@@ -274,28 +303,39 @@ class Resource:
     def _message_links(self):
         """``msg-KEY`` values as the kernel shows them: "SYSTEM-STAMP LAMPORT-STAMP text" while active.
 
-        A message keeps the stamps of its first appearance, so marsadm can tell how long it lasts.
+        A message keeps the stamps of its first appearance, so marsadm can tell how long it lasts,
+        and stays ``mars_keep_msg_s`` seconds after its cause is gone (``_show_vals``).
         """
-        for key in list(self.message_stamps):
-            if key not in self.messages:
-                del self.message_stamps[key]
-        links = {}
+        now = self.kernel.clock.real_ns()
+        keep_ns = self.kernel.procsys.get_int("mars_keep_msg_s", 10) * 1e9
         for key, text in self.messages.items():
-            if key not in self.message_stamps:
-                self.message_stamps[key] = (self.kernel.clock.real_ns(), self.kernel.clock.now())
-            real, lamport = self.message_stamps[key]
+            first = self.message_stamps.get(key)
+            if first is None:
+                self.message_stamps[key] = (now, self.kernel.clock.now(), now, text)
+            else:
+                self.message_stamps[key] = (first[0], first[1], now, text)
+        links = {}
+        for key, (real, lamport, seen, text) in list(self.message_stamps.items()):
+            if key not in self.messages and now - seen > keep_ns:
+                del self.message_stamps[key]
+                continue
             links["msg-" + key] = "%s %s %s" % (format_stamp(real), format_stamp(lamport), text)
         return links
 
     def shutdown(self, keep_open_device=False):
-        """Stop everything (left the resource, or the "module" is unloaded)."""
+        """Stop everything (left the resource, or the "module" is unloaded).
+
+        Returns True if an open device was left up (``keep_open_device``).
+        """
         self._stop_sync()
         if self.fetch_task is not None:
             self.fetch_task.cancel()
             self.fetch_task = None
+        left_up = False
         if self.is_primary and self.device is not None:
             if keep_open_device and self.device.open_count() > 0:
                 LOG.warning("%s: %s is in use, leaving it up", self.name, self.device.path)
+                left_up = True
             else:
                 self.device.remove()
             self.is_primary = False
@@ -303,6 +343,7 @@ class Resource:
         if self.disk is not None:
             self._detach()
             self.disk = None
+        return left_up
 
 
 def resource_names(tree):

@@ -1,8 +1,8 @@
 """The write path of /dev/mars/RES on the primary: log first, then write back.
 
 ``LoggedDisk`` appends every write as a record (see ``logfile``) to the current logfile and only
-then writes it to the backing disk, before the write is acknowledged.  ``FuseExport`` offers it
-as the single file ``data`` of a FUSE filesystem (pyfuse3 with trio, in its own thread, as in
+then writes it to the backing disk, before the write is acknowledged.  ``FuseServer`` offers each
+one as a file of the daemon's FUSE filesystem (pyfuse3 with trio, in its own thread, as in
 Debian's python3-pyfuse3); ``device`` stacks a loop device on that file so that applications
 see a block device.  Without pyfuse3 the emulator runs without a write path (issue 3 level).
 """
@@ -26,10 +26,6 @@ except ImportError:  # pragma: no cover - depends on the host
     pyfuse3 = None
     trio = None
 
-DATA_INODE = 2
-DATA_NAME = b"data"
-
-
 def fuse_available():
     return pyfuse3 is not None and os.path.exists("/dev/fuse")
 
@@ -44,6 +40,8 @@ class LoggedDisk:
         self.lock = threading.Lock()
         self.log = None
         self.log_path = None
+        # False in emergency mode: writes go to the disk only, unlogged (secondaries miss them)
+        self.logging = True
 
     def switch_log(self, path):
         with self.lock:
@@ -68,10 +66,11 @@ class LoggedDisk:
         if offset + len(data) > self.size:
             raise OSError(errno.ENOSPC, "write beyond the end of the resource")
         with self.lock:
-            if self.log is None:
-                raise OSError(errno.EIO, "no logfile")
-            self.log.write(encode_record(offset, bytes(data), self.clock.now()))
-            self.log.flush()
+            if self.logging:
+                if self.log is None:
+                    raise OSError(errno.EIO, "no logfile")
+                self.log.write(encode_record(offset, bytes(data), self.clock.now()))
+                self.log.flush()
             self.disk.pwrite(data, offset)
         return len(data)
 
@@ -82,13 +81,18 @@ class LoggedDisk:
         self.disk.fsync()
 
 
+FIRST_FILE_INODE = pyfuse3.ROOT_INODE + 1 if pyfuse3 is not None else 2
+# short: a device name can come back with a new inode (handover back and forth)
+ENTRY_TIMEOUT = 1
+
+
 if pyfuse3 is not None:
     class _Operations(pyfuse3.Operations):
-        """A filesystem with one regular file, ``data``, backed by a LoggedDisk."""
+        """A directory of regular files, one per device, each backed by a LoggedDisk."""
 
-        def __init__(self, logged):
+        def __init__(self, server):
             super().__init__()
-            self.logged = logged
+            self.server = server
             self.started = time.time_ns()
 
         def _attr(self, inode):
@@ -97,25 +101,33 @@ if pyfuse3 is not None:
             if inode == pyfuse3.ROOT_INODE:
                 attr.st_mode = stat.S_IFDIR | 0o700
                 attr.st_nlink = 2
-            elif inode == DATA_INODE:
+            else:
+                logged = self.server.by_inode(inode)
+                if logged is None:
+                    raise pyfuse3.FUSEError(errno.ENOENT)
                 attr.st_mode = stat.S_IFREG | 0o600
                 attr.st_nlink = 1
-                attr.st_size = self.logged.size
-            else:
-                raise pyfuse3.FUSEError(errno.ENOENT)
+                attr.st_size = logged.size
             attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self.started
             attr.st_blksize = 4096
             attr.st_blocks = (attr.st_size + 511) // 512
-            attr.attr_timeout = attr.entry_timeout = 300
+            attr.attr_timeout = attr.entry_timeout = ENTRY_TIMEOUT
             return attr
+
+        def _logged(self, inode):
+            logged = self.server.by_inode(inode)
+            if logged is None:
+                raise pyfuse3.FUSEError(errno.ENOENT)
+            return logged
 
         async def getattr(self, inode, ctx=None):
             return self._attr(inode)
 
         async def lookup(self, parent_inode, name, ctx=None):
-            if parent_inode != pyfuse3.ROOT_INODE or name != DATA_NAME:
+            inode = self.server.inode_of(name.decode(errors="replace"))
+            if parent_inode != pyfuse3.ROOT_INODE or inode is None:
                 raise pyfuse3.FUSEError(errno.ENOENT)
-            return self._attr(DATA_INODE)
+            return self._attr(inode)
 
         async def opendir(self, inode, ctx):
             if inode != pyfuse3.ROOT_INODE:
@@ -123,28 +135,33 @@ if pyfuse3 is not None:
             return inode
 
         async def readdir(self, fh, start_id, token):
-            if start_id == 0:
-                pyfuse3.readdir_reply(token, DATA_NAME, self._attr(DATA_INODE), 1)
+            for index, (name, inode) in enumerate(self.server.listing()):
+                if index >= start_id and not pyfuse3.readdir_reply(token, name.encode(), self._attr(inode), index + 1):
+                    break
 
         async def open(self, inode, flags, ctx):
-            if inode != DATA_INODE:
+            if inode == pyfuse3.ROOT_INODE:
                 raise pyfuse3.FUSEError(errno.EISDIR)
+            self._logged(inode)
             return pyfuse3.FileInfo(fh=inode)
 
         async def read(self, fh, off, size):
             try:
-                return self.logged.read(off, size)
+                return self._logged(fh).read(off, size)
             except OSError as exc:
                 raise pyfuse3.FUSEError(exc.errno or errno.EIO) from exc
 
         async def write(self, fh, off, buf):
             try:
-                return self.logged.write(off, buf)
+                return self._logged(fh).write(off, buf)
             except OSError as exc:
                 raise pyfuse3.FUSEError(exc.errno or errno.EIO) from exc
 
         async def fsync(self, fh, datasync):
-            self.logged.fsync()
+            try:
+                self._logged(fh).fsync()
+            except OSError as exc:
+                raise pyfuse3.FUSEError(exc.errno or errno.EIO) from exc
 
         async def flush(self, fh):
             pass
@@ -153,35 +170,79 @@ if pyfuse3 is not None:
             pass
 
 
-class FuseExport:
-    """Mounts the FUSE file and serves it from a thread of its own."""
+class FuseServer:
+    """The FUSE filesystem of one daemon: one file per logged device, served by a thread of its own.
 
-    def __init__(self, mountpoint, logged):
-        self.mountpoint = mountpoint
-        self.logged = logged
+    pyfuse3 keeps one session per process, so every device of a host shares this one mount
+    (``RUN_DIR/fuse-STAMP``; the stamp keeps a restarted daemon off its predecessor's dead mount).
+    """
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.mountpoint = os.path.join(run_dir, "fuse-%d" % time.time_ns())
+        self.lock = threading.Lock()
+        self.files = {}  # name -> (inode, LoggedDisk)
+        self.next_inode = FIRST_FILE_INODE
         self.thread = None
         self.token = None
         self.ready = threading.Event()
         self.error = None
 
-    @property
-    def data_path(self):
-        return os.path.join(self.mountpoint, DATA_NAME.decode())
+    # -- the table, read by the FUSE thread
 
-    def start(self):
+    def by_inode(self, inode):
+        with self.lock:
+            return next((logged for ino, logged in self.files.values() if ino == inode), None)
+
+    def inode_of(self, name):
+        with self.lock:
+            entry = self.files.get(name)
+            return entry[0] if entry else None
+
+    def listing(self):
+        with self.lock:
+            return sorted((name, entry[0]) for name, entry in self.files.items())
+
+    # -- devices
+
+    def path(self, name):
+        return os.path.join(self.mountpoint, name)
+
+    def add(self, name, logged):
+        """Offer ``logged`` as the file ``name``; returns its path."""
+        if self.thread is None:
+            self._start()
+        with self.lock:
+            self.files[name] = (self.next_inode, logged)
+            self.next_inode += 1
+        return self.path(name)
+
+    def remove(self, name):
+        with self.lock:
+            entry = self.files.pop(name, None)
+        if entry is not None:
+            entry[1].close()
+
+    def is_live(self, mountpoint):
+        return self.thread is not None and os.path.normpath(mountpoint) == self.mountpoint
+
+    # -- the FUSE thread
+
+    def _start(self):
+        remove_stale_mounts(self.run_dir, keep=self.mountpoint)
         os.makedirs(self.mountpoint, exist_ok=True)
-        lazy_unmount(self.mountpoint)
-        self.thread = threading.Thread(target=self._serve, name="fuse-" + os.path.basename(self.mountpoint), daemon=True)
+        self.thread = threading.Thread(target=self._serve, name="fuse", daemon=True)
         self.thread.start()
         self.ready.wait(10)
         if self.error is not None or not self.ready.is_set():
-            raise OSError(errno.EIO, "FUSE export at %s failed: %s" % (self.mountpoint, self.error))
+            self.thread = None
+            raise OSError(errno.EIO, "FUSE mount at %s failed: %s" % (self.mountpoint, self.error))
 
     def _serve(self):
         options = set(pyfuse3.default_options)
         options.add("fsname=marsemu")
         try:
-            pyfuse3.init(_Operations(self.logged), self.mountpoint, options)
+            pyfuse3.init(_Operations(self), self.mountpoint, options)
         except (RuntimeError, OSError) as exc:
             self.error = exc
             self.ready.set()
@@ -197,6 +258,7 @@ class FuseExport:
         await pyfuse3.main()
 
     def stop(self):
+        """Unmount (at unload); files still offered stay readable until then."""
         if self.thread is None:
             return
         if self.token is not None:
@@ -206,7 +268,24 @@ class FuseExport:
                 pass
         self.thread.join(10)
         self.thread = None
-        self.logged.close()
+        for name in list(self.files):
+            self.remove(name)
+
+
+def remove_stale_mounts(run_dir, keep=None):
+    """Unmount and remove ``fuse-*`` mounts a crashed daemon left behind."""
+    try:
+        names = os.listdir(run_dir)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(run_dir, name)
+        if name.startswith("fuse-") and path != keep:
+            lazy_unmount(path)
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
 
 
 def lazy_unmount(mountpoint):
