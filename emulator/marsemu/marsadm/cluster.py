@@ -80,7 +80,7 @@ def _create_dirs(ses):
     if not ses.mars_mounted():
         ses.die("%s is not mounted, cannot create subdirs\n" % ses.show(ses.mars))
     for name in ("ips", "userspace", "defaults", "defaults-" + ses.host, "todo-global", "actual-" + ses.host):
-        os.makedirs(ses.mpath(name), exist_ok=True)
+        ses.make_dir(ses.mpath(name))
     ses.set_link(MARSADM_VERSION, ses.mpath("actual-" + ses.host, "marsadm-version"))
 
 

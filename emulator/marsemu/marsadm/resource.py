@@ -130,7 +130,7 @@ def create_res(ses, cmd, res, dev=None, appear=None, size_arg=None, *_args):
     replay_nr = -1
     replay_ok = 1
     if create:
-        os.makedirs(resdir, exist_ok=True)
+        ses.make_dir(resdir)
         ses.set_link(str(size), os.path.join(resdir, "size"))
     else:
         primary, replay_nr = _find_join_primary(ses, cmd, res, size)
@@ -153,10 +153,10 @@ def create_res(ses, cmd, res, dev=None, appear=None, size_arg=None, *_args):
     for name in (os.path.join(ses.mars, "userspace"), os.path.join(resdir, "userspace"),
                  os.path.join(resdir, "defaults"), os.path.join(resdir, "defaults-" + ses.host),
                  os.path.join(resdir, "local-" + ses.host), os.path.join(resdir, "actual-" + ses.host)):
-        os.makedirs(name, exist_ok=True)
+        ses.make_dir(name)
     ses.set_link("0", os.path.join(resdir, "actual-" + ses.host, "if-on"))
     todo = os.path.join(resdir, "todo-" + ses.host)
-    os.makedirs(todo, exist_ok=True)
+    ses.make_dir(todo)
     ses.set_link("0", os.path.join(todo, "attach"))
     ses.set_link("1", os.path.join(todo, "connect"))
     ses.set_link("1", os.path.join(todo, "sync"))
@@ -335,7 +335,7 @@ def activate_resource(ses, cmd, res, peer):
         ses.warn("Resource '%s' at '%s' appears as non-activated from the viewpoint of '%s'\n" % (res, peer, ses.real_host))
     ses.out("ENABLING resource '%s' at '%s'\n" % (res, peer))
     ses.set_link(res, active_path)
-    os.makedirs(os.path.join(resdir, "actual-" + peer), exist_ok=True)
+    ses.make_dir(os.path.join(resdir, "actual-" + peer))
     ses.set_link("0", os.path.join(resdir, "actual-" + peer, "if-on"))
     ses.finish_links()
     waits.wait_cluster(ses, cmd, res, peer, 0)
@@ -669,7 +669,22 @@ def mars_device_size(ses, res):
         with open(ses.paths.device_size_file(name), encoding="ascii") as handle:
             return int(handle.read().strip() or 0) * 512
     except (OSError, ValueError):
+        pass
+    # Without mars.ko there is no mars!DEV in sysfs, and a lab host (root /) cannot make one
+    # (the emulated kernel only publishes it below a test root). The size that sysfs file
+    # shows is the size of /dev/mars/DEV itself, so read that block device instead.
+    if not name:
         return 0
+    try:
+        handle = os.open(os.path.join(ses.paths.dev_mars, name), os.O_RDONLY)
+    except OSError:
+        return 0
+    try:
+        return os.lseek(handle, 0, os.SEEK_END)
+    except OSError:
+        return 0
+    finally:
+        os.close(handle)
 
 
 def possible_size(ses, res):

@@ -117,6 +117,13 @@ class Session:
     def resdir(self, res):
         return os.path.join(self.mars, "resource-" + res)
 
+    @staticmethod
+    def make_dir(path):
+        """mkdir -p, replacing a ``.deleted`` link that a leave or delete left in its place."""
+        if os.path.islink(path):
+            os.unlink(path)
+        os.makedirs(path, exist_ok=True)
+
     def show(self, path):
         """A path as marsadm prints it: without the emulation root prefix."""
         root = self.paths.root.rstrip("/")
