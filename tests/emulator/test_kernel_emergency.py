@@ -80,7 +80,7 @@ def test_recovery_comes_down_one_level_per_pass():
     guard = SpaceGuard(procsys, "/mars", statvfs_of(20, 1))
     assert guard.update() == 4 and guard.jammed
     guard.statvfs = statvfs_of(20, 19)
-    assert [guard.update() for _ in range(5)] == [3, 2, 1, 0, 0]
+    assert [guard.update() for _pass in range(5)] == [3, 2, 1, 0, 0]
     assert procsys.published["mars_emergency_mode"] == 0
 
 

@@ -236,7 +236,7 @@ def test_forced_primary_split_brain_repaired_by_invalidate_and_by_leave_join(hea
     marsadm(H1, "join-resource", "r1", "/dev/vdb")
     wait_for(lambda: caught_up(H2, (H1, H3)), timeout=120, what="mars1 rejoined")
     assert data_md5(H1) == data_md5(H2) == data_md5(H3)
-    # back to the starting point for the next test
+    # back to the starting point for the next tests
     marsadm(H1, "primary", "r1")
     wait_for(lambda: view(H1, "is-primary") == "1" and caught_up(H1), what="mars1 primary at the end")
 
@@ -266,3 +266,48 @@ def test_emergency_mode_leaves_a_gap_that_invalidate_repairs(healthy):
     wait_for(lambda: caught_up(H1), timeout=120, what="full sync after invalidate")
     assert data_md5(H1) == data_md5(H2) == data_md5(H3)
     assert playbook("playbooks/resync.yml", "-e", "confirm_resync=yes") == 0
+
+
+def members(host, what="resource-members r1"):
+    return on(host, "marsadm view-%s" % what).stdout.split()
+
+
+def test_lifecycle_handover_third_resource_and_decommission(healthy):
+    """The rest of the reference's lifecycle (section 5) with our marsadm, each step checked by views."""
+    md5 = data_md5(H1)
+    # planned handover mars1 -> mars2
+    marsadm(H2, "primary", "r1")
+    for host in HOSTS:
+        wait_for(lambda h=host: view(h, "get-primary") == H2, what="mars2 designated on %s" % host)
+    wait_for(lambda: view(H2, "is-primary") == "1" and view(H2, "device-present") == "1", what="mars2 primary")
+    assert view(H1, "is-primary") == "0"
+    assert data_md5(H2) == md5
+    # a second resource on two hosts, then decommissioned: last member leaves and deletes it
+    marsadm(H2, "create-resource", "r2", "/dev/vdc", "r2", str(SIZE))
+    wait_for(lambda: view(H2, "is-primary", "r2") == "1", what="r2 primary on mars2")
+    marsadm(H3, "join-resource", "r2", "/dev/vdc")
+    wait_for(lambda: view(H3, "sync-rest", "r2") == "0" and view(H3, "is-consistent", "r2") == "1", timeout=120,
+             what="r2 synced on mars3")
+    assert members(H1, "resource-members r2") == [H2, H3]
+    marsadm(H3, "down", "r2")
+    marsadm(H3, "leave-resource", "r2")
+    wait_for(lambda: members(H2, "resource-members r2") == [H2], what="mars3 gone from r2")
+    marsadm(H2, "secondary", "r2")
+    marsadm(H2, "down", "r2")
+    marsadm(H2, "leave-resource", "r2")
+    marsadm(H2, "delete-resource", "r2")
+    for host in HOSTS:
+        wait_for(lambda h=host: on(h, "test -d /mars/resource-r2", check=False).returncode != 0 or
+                 not members(h, "resource-members r2"), what="r2 deleted on %s" % host)
+    # decommission of a node: mars3 leaves r1 and the cluster, the others forget it
+    marsadm(H3, "down", "r1")
+    marsadm(H3, "leave-resource", "r1")
+    wait_for(lambda: members(H2) == [H1, H2], what="mars3 gone from r1")
+    marsadm(H3, "leave-cluster")  # (lowlevel-delete-host is only needed for a node that is dead)
+    for host in (H1, H2):
+        # (view-cluster-members keeps a deleted peer for a while, as marsadm does after a leave-cluster)
+        wait_for(lambda h=host: H3 not in on(h, "marsadm lowlevel-ls-host-ips").stdout, what="mars3 gone on %s" % host)
+    # the remaining pair still replicates
+    on(H2, "dd if=/dev/urandom of=/dev/mars/r1 bs=64k count=16 seek=500 oflag=direct status=none")
+    wait_for(lambda: caught_up(H2, (H1,)), what="mars1 to replay after the decommission")
+    assert data_md5(H1) == data_md5(H2)

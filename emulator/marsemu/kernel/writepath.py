@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - depends on the host
     pyfuse3 = None
     trio = None
 
+
 def fuse_available():
     return pyfuse3 is not None and os.path.exists("/dev/fuse")
 

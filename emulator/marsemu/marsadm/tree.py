@@ -441,8 +441,9 @@ def detect_splitbrain(ses, res, report):
     for index, host1 in enumerate(hosts):
         for host2 in hosts[index + 1:]:
             point, split, amount1, amount2 = common_ancestor(ses, res, host1, host2)
-            if not split:
-                point, split, amount2, amount1 = common_ancestor(ses, res, host2, host1)
+            if not split:  # the reverse walk can differ (as in marsadm)
+                point, split, reverse1, reverse2 = common_ancestor(ses, res, host2, host1)
+                amount1, amount2 = reverse2, reverse1
             if not split:
                 continue
             ok = False
