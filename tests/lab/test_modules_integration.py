@@ -281,9 +281,11 @@ def write(host, device, offset_mib, mib=4):
     on(host, "head -c %dM /dev/urandom | dd of=%s bs=1M seek=%d oflag=direct status=none" % (mib, device, offset_mib))
 
 
-def test_failover_and_split_brain():
+@pytest.mark.parametrize("members, method", [((H1, H2), "invalidate"), (HOSTS, "rejoin")],
+                         ids=["two_replicas", "three_replicas"])
+def test_failover_and_split_brain(members, method):
     fresh_cluster()
-    make_resource("itest-fo", [H1, H2], itest_size_mib=32)
+    make_resource("itest-fo", members, itest_size_mib=32)
     target("failover")
     # The primary is cut off, goes on writing (those writes never reach the survivors) and
     # crashes; the survivor is promoted and writes. When the old primary is back and the network
@@ -307,8 +309,8 @@ def test_failover_and_split_brain():
     for host in (H1, H2):
         on(host, "for i in $(seq 60); do [ \"$(marsadm view-is-split-brain itest-fo 2>/dev/null)\" = 1 ] && exit 0; sleep 1;"
                  " done; exit 1")
-    target("split_brain", itest_window=SB_WINDOW)
-    idempotent("split_brain", itest_window=SB_WINDOW)
+    target("split_brain", itest_window=SB_WINDOW, itest_method=method)
+    idempotent("split_brain", itest_window=SB_WINDOW, itest_method=method)
     # the loser has the survivor's data again, its own split writes are gone
     wait_on(H1, "[ \"$(marsadm view-sync-rest itest-fo)\" = 0 ] && [ \"$(marsadm view-replay-rest itest-fo)\" = 0 ]")
     md5 = "dd if=%s bs=1M count=32 iflag=direct status=none | md5sum"
