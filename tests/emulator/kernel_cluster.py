@@ -258,3 +258,8 @@ class EmuCluster:
         for host in self.hosts:
             wait_until(lambda h=host: h.get("uuid") == uuid and all(
                 h.get("ips/ip-" + o.name) for o in self.hosts), timeout=15, what="%s to join" % host.name)
+
+
+def replayed_everything(host, primary):
+    """HOST has replayed r1 up to where PRIMARY's log ends (as HOST's own tree shows it)."""
+    return host.res("r1", "replay-" + host.name) == primary.res("r1", "replay-" + primary.name)

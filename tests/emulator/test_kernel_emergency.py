@@ -9,12 +9,11 @@ import os
 
 import pytest
 
-from kernel_cluster import wait_until
+from kernel_cluster import replayed_everything, wait_until
 from marsemu.kernel.space import SpaceGuard, mode_for
 from marsemu.kernel.writepath import LoggedDisk
 from marsemu.marsadm import main
 from test_kernel_roles import SIZE, md5
-from test_kernel_splitbrain import fixture_synced, replayed_everything  # noqa: F401  pylint: disable=unused-import
 
 GIB_KIB = 1024 * 1024
 

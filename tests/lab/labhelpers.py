@@ -1,25 +1,39 @@
-"""Helpers for tests on the Podman lab: run lab commands, run commands on lab hosts."""
+"""Helpers for tests on the Podman lab: run lab commands, run commands on lab hosts, wait."""
 
 import os
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py")]
 HOSTS = ("mars1", "mars2", "mars3")
 
 
-def labctl(*args, check=True, timeout=180):
-    """Run a lab command; return the CompletedProcess."""
-    result = subprocess.run(LABCTL + list(args), capture_output=True, text=True, timeout=timeout, check=False)
+def labctl(*args, check=True, timeout=180, lab=None):
+    """Run a lab command (on lab LAB, default: the default lab); return the CompletedProcess."""
+    argv = LABCTL + (["--name", lab] if lab and lab != "lab" else []) + list(args)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
         raise AssertionError("labctl %s failed: rc=%d %s" % (" ".join(args), result.returncode, result.stderr))
     return result
 
 
-def on(host, command, check=True, timeout=120):
+def on(host, command, check=True, timeout=120, lab=None):
     """Run a shell command on a lab host (through podman exec, not the network under test)."""
-    result = labctl("exec", host, "--", "bash", "-c", command, check=False, timeout=timeout)
+    result = labctl("exec", host, "--", "bash", "-c", command, check=False, timeout=timeout, lab=lab)
     if check and result.returncode != 0:
         raise AssertionError("%s: '%s' failed: rc=%d\n%s%s" % (host, command, result.returncode, result.stdout, result.stderr))
     return result
+
+
+def wait_for(predicate, timeout=60, what="condition", interval=0.5):
+    """Poll PREDICATE until it returns something true; fail after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timeout after %d s waiting for %s" % (timeout, what))
+        time.sleep(interval)

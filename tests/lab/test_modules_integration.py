@@ -18,19 +18,19 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import labhelpers
+from labhelpers import REPO
+
 LAB = os.environ.get("GEOREP_IT_LAB", "lab")
 PREFIX = "mars" if LAB == "lab" else LAB
 H1, H2, H3 = HOSTS = tuple("%s%d" % (PREFIX, i) for i in (1, 2, 3))
 INVENTORY = os.path.join(REPO, "inventories", "lab") if LAB == "lab" else os.path.join(REPO, "build", "inventories", LAB)
 ITEST = os.path.join(REPO, "tests", "integration")
 ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
-LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py"), "--name", LAB]
 PLAYBOOK_ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                     ANSIBLE_FORCE_COLOR="0", ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"),
                     ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml",
@@ -45,18 +45,12 @@ TREE_SUM = ("find /mars -printf '%p %l\\n' | grep -Ev '/(time|read-stamp) |/msg-
 # ------------------------------------------------------------------------------------------ helpers
 
 def labctl(*args, check=True, timeout=180):
-    result = subprocess.run(LABCTL + list(args), capture_output=True, text=True, timeout=timeout, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError("labctl %s failed: rc=%d %s" % (" ".join(args), result.returncode, result.stderr))
-    return result
+    return labhelpers.labctl(*args, check=check, timeout=timeout, lab=LAB)
 
 
 def on(host, command, check=True, timeout=120):
     """A shell command on a lab host, through podman exec (not the network under test)."""
-    result = labctl("exec", host, "--", "bash", "-c", command, check=False, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError("%s: '%s' failed: rc=%d\n%s%s" % (host, command, result.returncode, result.stdout, result.stderr))
-    return result
+    return labhelpers.on(host, command, check=check, timeout=timeout, lab=LAB)
 
 
 class Run:

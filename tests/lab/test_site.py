@@ -12,6 +12,7 @@ import subprocess
 import pytest
 import yaml
 
+import labhelpers
 from labhelpers import REPO, labctl
 
 LAB = os.environ.get("GEOREP_SITE_LAB", "lab")
@@ -28,10 +29,7 @@ for _resource in FLEET:
 
 
 def on(host, command, check=True):
-    result = labctl("--name", LAB, "exec", host, "--", "bash", "-c", command, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError("%s: %s: rc=%d %s" % (host, command, result.returncode, result.stderr))
-    return result.stdout
+    return labhelpers.on(host, command, check=check, lab=LAB).stdout
 
 
 def site(tmp_path, *extra):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from labhelpers import REPO, labctl, on
+from labhelpers import REPO, labctl, on, wait_for
 
 H1, H2, H3 = HOSTS = ("mars1", "mars2", "mars3")
 IPS = {"mars1": "10.77.0.11", "mars2": "10.77.0.12", "mars3": "10.77.0.13"}
@@ -41,17 +41,6 @@ def marsadm(host, *args, check=True, timeout=120):
 
 def view(host, macro, res="r1"):
     return on(host, "marsadm view-%s %s" % (macro, res)).stdout.strip()
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timeout after %d s waiting for %s" % (timeout, what))
-        time.sleep(0.5)
 
 
 def md5_on(host, path, length=SIZE):
