@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -39,6 +40,12 @@ class LabError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
 
 
+def subnet_octet(name):
+    """Second octet of a named lab's 10.X.0.0/24: 80..119 from the name, never 88 (podman's default 10.88.0.0/16)."""
+    octet = 80 + sum(name.encode()) % 40
+    return 120 if octet == 88 else octet
+
+
 class Lab:
     """The lab's fixed layout: host i is ``<prefix>i`` at ``<subnet>.(10+i)`` in site ``site-(a|b|c)``."""
 
@@ -50,7 +57,7 @@ class Lab:
         self.name = name
         self.prefix = "mars" if name == "lab" else name
         self.network = "georep-" + name
-        self.subnet = "10.77.0" if name == "lab" else "10.%d.0" % (80 + sum(name.encode()) % 40)
+        self.subnet = "10.77.0" if name == "lab" else "10.%d.0" % subnet_octet(name)
 
     @property
     def inventory_dir(self):
@@ -374,14 +381,17 @@ def loss(lab, a, b, percent):
     add_rules(lab, a, b, ["-m", "statistic", "--mode", "random", "--probability", probability, "-j", "DROP"])
 
 
-def rate(lab, a, b, kbytes):
+def rate(lab, a, b, kbytes, burst_kib=None):
     # A token bucket per direction: what exceeds the rate is dropped and TCP backs off to it.
     # (This kernel has no sch_netem, and tc on a bridge port would also shape the controller's ssh.)
+    # The default burst is a second's worth; a benchmark wants a small one (a steady link).
+    burst = int(kbytes) * 1024 + 65536 if burst_kib is None else int(burst_kib) * 1024
     ensure_chain()
     for src, dst in pairs(lab, a, b):
-        name = "lab%s%s" % (src.split(".")[-1], dst.split(".")[-1])
+        # per lab: rules of one hashlimit name share one table (and its rate)
+        name = "lab%s-%s-%s" % (src.split(".")[1], src.split(".")[-1], dst.split(".")[-1])
         run(["iptables", "-I", CHAIN, "-s", src, "-d", dst, "-m", "hashlimit", "--hashlimit-name", name,
-             "--hashlimit-above", "%dkb/s" % int(kbytes), "--hashlimit-burst", "%db" % (int(kbytes) * 1024 + 65536),
+             "--hashlimit-above", "%dkb/s" % int(kbytes), "--hashlimit-burst", "%db" % burst,
              "--hashlimit-mode", "srcip,dstip", "-j", "DROP"])
 
 
@@ -428,9 +438,31 @@ def stop_delayers():
 
 
 def heal(lab):
-    del lab
-    run(["iptables", "-F", CHAIN], check=False, quiet=True)
-    stop_delayers()
+    """The default lab flushes the whole chain (as always); a named lab removes only its own rules."""
+    if lab.name == "lab":
+        run(["iptables", "-F", CHAIN], check=False, quiet=True)
+        stop_delayers()
+        return
+    remaining = []
+    for rule in chain_rules():
+        if own_rule(lab, rule):
+            run(["iptables", "-D"] + rule[1:], check=False, quiet=True)
+        else:
+            remaining.append(rule)
+    if not any("NFQUEUE" in rule for rule in remaining):
+        stop_delayers()  # the delay helpers are shared: only when no lab uses them any more
+
+
+def chain_rules():
+    """The rules of our chain as argument lists (``-A CHAIN -s ... -j ...``)."""
+    listing = run(["iptables", "-S", CHAIN], check=False, capture=True, quiet=True).stdout
+    return [shlex.split(line) for line in listing.splitlines() if line.startswith("-A ")]
+
+
+def own_rule(lab, rule):
+    """Does a rule name an address of this lab (every rule of ours has -s and -d)?"""
+    addresses = [rule[i + 1] for i, word in enumerate(rule[:-1]) if word in ("-s", "-d")]
+    return any(address.startswith(lab.subnet + ".") for address in addresses)
 
 
 def host_action(lab, action, host):
@@ -501,7 +533,8 @@ def parser():
     s.add_argument("a")
     s.add_argument("b")
     s.add_argument("kbytes", type=int)
-    sub.add_parser("heal", help="remove every partition, delay, loss and rate limit")
+    s.add_argument("--burst-kib", type=int, help="token bucket size in KiB (default: one second's worth)")
+    sub.add_parser("heal", help="remove every partition, delay, loss and rate limit (with --name: of that lab only)")
     for action, what in (("crash", "kill every process of HOST at once (disk kept)"), ("stop", "shut HOST down cleanly"),
                          ("start", "boot HOST again"), ("freeze", "hang HOST (cgroup freezer)"), ("thaw", "unhang HOST"),
                          ("isolate", "pull HOST's network cable"), ("unisolate", "plug it back in")):
@@ -556,7 +589,7 @@ def main(argv=None):
         elif command == "delay":
             delay(lab, args.a, args.b, args.ms)
         elif command == "rate":
-            rate(lab, args.a, args.b, args.kbytes)
+            rate(lab, args.a, args.b, args.kbytes, args.burst_kib)
         elif command == "heal":
             heal(lab)
         elif command == "exec":

@@ -145,7 +145,7 @@ class Resource:
                 self.fetch_task.cancel()
                 self.fetch_task = None
             return
-        if self.fetch_task is None and self.fetcher.pending():
+        if self.fetch_task is None and self.fetcher.should_run():  # copies, then follows the log end
             self.fetch_task = asyncio.create_task(self._fetch_guarded(), name="fetch-" + self.name)
 
     async def _fetch_guarded(self):
@@ -285,7 +285,7 @@ class Resource:
             "is-attached": int(attached),
             "is-primary": int(self.is_primary),
             "is-syncing": int(self.sync_task is not None),
-            "is-copying": int(self.fetch_task is not None),
+            "is-copying": int(self.fetch_task is not None and self.fetcher.pending()),  # not while idly following
             "is-replaying": int(self.replaying),
             "is-emergency": int(self.logging_stopped),
             "has-emergency": int(self.has_emergency),
