@@ -68,6 +68,11 @@ LAB = "lsb"  # not "bn": labctl gives that name 10.88.0.0/24, inside podman's de
 PRIMARY, SECONDARIES = "lsb1", ["lsb2", "lsb3"]
 RES = "r1"
 TCP_MIB = 256
+# the "geo" link: a rate limit between the primary and each secondary (iptables hashlimit).  Its
+# token bucket holds a second's worth (iptables allows no less), so a geo round writes several
+# passes and raw TCP sends as much: both start with a full bucket after an idle pause.
+GEO_KIB = 20 * 1024
+GEO_PASSES = 3
 TCP_PORT = 7790
 MIB = 1024 * 1024
 
@@ -157,15 +162,16 @@ sys.exit("timed out after %ss waiting for %s column %d >= %d" % (timeout, out, c
 # Timed write on the primary: prints "START END LOGFILE SIZE-BEFORE SIZE-AFTER".
 WRITER = """
 import os, subprocess, sys, time
-res, host, src, mib = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+res, host, src, mib, passes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 directory = "/mars/resource-%s" % res
 def newest():
     logs = sorted(n for n in os.listdir(directory) if n.startswith("log-") and n.endswith("-" + host))
     return logs[-1], os.path.getsize(os.path.join(directory, logs[-1]))
 name, before = newest()
 start = time.time()
-subprocess.run(["dd", "if=" + src, "of=/dev/mars/" + res, "bs=1M", "count=%d" % mib, "oflag=direct", "conv=fsync",
-                "status=none"], check=True)
+for _pass in range(passes):
+    subprocess.run(["dd", "if=" + src, "of=/dev/mars/" + res, "bs=1M", "count=%d" % mib, "oflag=direct", "conv=fsync",
+                    "status=none"], check=True)
 end = time.time()
 after_name, after = newest()
 if after_name != name:
@@ -222,9 +228,9 @@ def lab_up():
 
 
 def lab_down():
-    """``labctl down --volumes``, but without its heal(), which flushes the fault chain of every lab,
-    and finding the disks' loop devices in sysfs: ``losetup -j`` hangs on another lab's loop device
-    whose FUSE server does not answer."""
+    """``labctl down --volumes``, but finding the disks' loop devices in sysfs: ``losetup -j`` hangs on
+    another lab's loop device whose FUSE server does not answer.  The rate limits go with
+    ``labctl --name lsb heal``, which removes only this lab's rules from the chain all labs share."""
     lab = labctl.Lab(name=LAB)
     for host in lab.hosts:
         labctl.podman("rm", "-f", "-t", "0", host, check=False, quiet=True)
@@ -242,19 +248,20 @@ def lab_down():
         if os.path.exists(path):
             os.unlink(path)
     labctl.podman("network", "rm", "-f", lab.network, check=False, quiet=True)
+    geo_link(0)
 
 
-def raw_tcp():
-    """MiB/s of one TCP stream from the primary to the first secondary."""
+def raw_tcp(mib):
+    """MiB/s of one TCP stream of ``mib`` MiB from the primary to the first secondary."""
     receiver = subprocess.Popen([sys.executable, os.path.join(REPO, "lab", "labctl.py"), "--name", LAB, "exec",
                                  SECONDARIES[0], "--", "python3", "-c", TCP_RECEIVER, ip(SECONDARIES[0]), str(TCP_PORT)],
                                 stdout=subprocess.PIPE, text=True)
-    py(PRIMARY, TCP_SENDER, ip(SECONDARIES[0]), TCP_PORT, TCP_MIB)
+    py(PRIMARY, TCP_SENDER, ip(SECONDARIES[0]), TCP_PORT, mib)
     nbytes, seconds = receiver.communicate(timeout=60)[0].split()
     return int(nbytes) / MIB / float(seconds)
 
 
-def one_round(mib):
+def one_round(mib, passes=1):
     """One write, its shipping to both secondaries, and the replay on each; returns a dict of rates."""
     for host in SECONDARIES:
         on(host, "marsadm", "pause-replay", RES)
@@ -263,12 +270,12 @@ def one_round(mib):
         on(host, "bash", "-c", "nohup python3 -c '%s' %s %s %s /tmp/lsb-watch.out >/dev/null 2>&1 & echo $! >/tmp/lsb-watch.pid"
            % (WATCHER, RES, logname, host))
     time.sleep(1)
-    start, end, written_log, before, after = py(PRIMARY, WRITER, RES, PRIMARY, "/tmp/lsb-src", mib).split()
+    start, end, written_log, before, after = py(PRIMARY, WRITER, RES, PRIMARY, "/tmp/lsb-src", mib, passes).split()
     if written_log != logname:
         raise SystemExit("the logfile changed between the rounds; run again")
     start, end, before, after = float(start), float(end), int(before), int(after)
     shipped = (after - before) / MIB
-    rates = {"write": mib / (end - start)}
+    rates = {"write": mib * passes / (end - start)}
     for host in SECONDARIES:
         first, fetched = map(float, py(host, WAITER, "/tmp/lsb-watch.out", 1, before, after, 120).split())
         rates["ship " + host] = shipped / (fetched - start)
@@ -284,35 +291,32 @@ def one_round(mib):
     return rates
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--mib", type=int, default=48, help="MiB written per round (the resource has 64)")
-    parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
-    args = parser.parse_args()
-    load = os.getloadavg()[0]
-    lab_up()
-    try:
-        on(PRIMARY, "dd", "if=/dev/urandom", "of=/tmp/lsb-src", "bs=1M", "count=%d" % args.mib, "status=none")
-        for host in SECONDARIES:  # the initial full sync is over before anything is timed
-            on(host, "bash", "-c", "for i in $(seq 600); do [ $(marsadm view-sync-rest %s) = 0 ] && "
-               "[ $(marsadm view-replay-rest %s) = 0 ] && exit 0; sleep 0.2; done; exit 1" % (RES, RES))
-        rounds = []
-        for _round in range(args.rounds):
-            rates = one_round(args.mib)
-            rates["tcp"] = raw_tcp()  # in every round: the load of the machine varies
-            rounds.append(rates)
-    finally:
-        if not args.keep:
-            lab_down()
-    med = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+def geo_link(kib):
+    """Limit lsb1 <-> lsb2 and lsb1 <-> lsb3 to ``kib`` KiB/s each (0: remove this lab's limits only)."""
+    if not kib:
+        labctl_cmd("heal")  # with --name: only the rules of this lab, not the chain other labs share
+        return
+    for host in SECONDARIES:
+        labctl_cmd("rate", PRIMARY, host, str(kib))
+
+
+def measure(rounds, mib, tcp_mib, passes=1):
+    """Median rates of ``rounds`` rounds (raw TCP once per round: the load of the machine varies)."""
+    results = []
+    for _round in range(rounds):
+        rates = one_round(mib, passes)
+        rates["tcp"] = raw_tcp(tcp_mib)
+        results.append(rates)
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
+def report(title, med, tcp_mib):
+    """Print one table; returns the fraction of raw TCP that the slower secondary's shipping reaches."""
     tcp = med["tcp"]
-    ship = min(med["ship " + h] for h in SECONDARIES)
-    print("log shipping on lab '%s', %d MiB per round, median of %d rounds, load average %.1f at start"
-          % (LAB, args.mib, args.rounds, load))
+    print(title)
     row = "%-40s %8s %11s   %s"
     print(row % ("", "MiB/s", "of raw TCP", ""))
-    print(row % ("raw TCP %s -> %s, %d MiB" % (PRIMARY, SECONDARIES[0], TCP_MIB), "%.1f" % tcp, "100%", ""))
+    print(row % ("raw TCP %s -> %s, %d MiB" % (PRIMARY, SECONDARIES[0], tcp_mib), "%.1f" % tcp, "100%", ""))
     print(row % ("write /dev/mars/%s on %s" % (RES, PRIMARY), "%.1f" % med["write"], "%.1f%%" % (100 * med["write"] / tcp),
                  "dd oflag=direct conv=fsync bs=1M"))
     for host in SECONDARIES:
@@ -323,7 +327,42 @@ def main():
     for host in SECONDARIES:
         print(row % ("replay on %s" % host, "%.1f" % med["replay " + host], "",
                      "1st record %.2f s after resume-replay" % med["replay start " + host]))
-    print("log shipping reaches %.1f%% of raw TCP; target >= 50%%: %s" % (100 * ship / tcp, "yes" if ship >= tcp / 2 else "no"))
+    share = min(med["ship " + h] for h in SECONDARIES) / tcp
+    print("log shipping reaches %.1f%% of raw TCP; target >= 50%%: %s\n" % (100 * share, "yes" if share >= 0.5 else "no"))
+    return share
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--mib", type=int, default=48, help="MiB written per round (the resource has 64)")
+    parser.add_argument("--geo-kib", type=int, default=GEO_KIB, help="rate of the geo link in KiB/s (0: no geo measurement)")
+    parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    lab_up()
+    try:
+        on(PRIMARY, "dd", "if=/dev/urandom", "of=/tmp/lsb-src", "bs=1M", "count=%d" % args.mib, "status=none")
+        for host in SECONDARIES:  # the initial full sync is over before anything is timed
+            on(host, "bash", "-c", "for i in $(seq 600); do [ $(marsadm view-sync-rest %s) = 0 ] && "
+               "[ $(marsadm view-replay-rest %s) = 0 ] && exit 0; sleep 0.2; done; exit 1" % (RES, RES))
+        local = measure(args.rounds, args.mib, TCP_MIB)
+        geo = None
+        if args.geo_kib:
+            geo_link(args.geo_kib)
+            try:
+                geo = measure(args.rounds, args.mib, args.mib * GEO_PASSES, GEO_PASSES)
+            finally:
+                geo_link(0)
+    finally:
+        if not args.keep:
+            lab_down()
+    title = "log shipping on lab '%s', %d MiB per round, median of %d rounds, load average %.1f at start" % (
+        LAB, args.mib, args.rounds, load)
+    report(title + "; local link (veth)", local, TCP_MIB)
+    if geo is not None:
+        report(title + "; geo link: %d KiB/s each way per host pair (labctl rate), %d MiB per round"
+               % (args.geo_kib, args.mib * GEO_PASSES), geo, args.mib * GEO_PASSES)
 
 
 if __name__ == "__main__":

@@ -381,17 +381,16 @@ def loss(lab, a, b, percent):
     add_rules(lab, a, b, ["-m", "statistic", "--mode", "random", "--probability", probability, "-j", "DROP"])
 
 
-def rate(lab, a, b, kbytes, burst_kib=None):
+def rate(lab, a, b, kbytes):
     # A token bucket per direction: what exceeds the rate is dropped and TCP backs off to it.
     # (This kernel has no sch_netem, and tc on a bridge port would also shape the controller's ssh.)
-    # The default burst is a second's worth; a benchmark wants a small one (a steady link).
-    burst = int(kbytes) * 1024 + 65536 if burst_kib is None else int(burst_kib) * 1024
+    # iptables wants a burst of at least a second's worth.
     ensure_chain()
     for src, dst in pairs(lab, a, b):
         # per lab: rules of one hashlimit name share one table (and its rate)
         name = "lab%s-%s-%s" % (src.split(".")[1], src.split(".")[-1], dst.split(".")[-1])
         run(["iptables", "-I", CHAIN, "-s", src, "-d", dst, "-m", "hashlimit", "--hashlimit-name", name,
-             "--hashlimit-above", "%dkb/s" % int(kbytes), "--hashlimit-burst", "%db" % burst,
+             "--hashlimit-above", "%dkb/s" % int(kbytes), "--hashlimit-burst", "%db" % (int(kbytes) * 1024 + 65536),
              "--hashlimit-mode", "srcip,dstip", "-j", "DROP"])
 
 
@@ -533,7 +532,6 @@ def parser():
     s.add_argument("a")
     s.add_argument("b")
     s.add_argument("kbytes", type=int)
-    s.add_argument("--burst-kib", type=int, help="token bucket size in KiB (default: one second's worth)")
     sub.add_parser("heal", help="remove every partition, delay, loss and rate limit (with --name: of that lab only)")
     for action, what in (("crash", "kill every process of HOST at once (disk kept)"), ("stop", "shut HOST down cleanly"),
                          ("start", "boot HOST again"), ("freeze", "hang HOST (cgroup freezer)"), ("thaw", "unhang HOST"),
@@ -589,7 +587,7 @@ def main(argv=None):
         elif command == "delay":
             delay(lab, args.a, args.b, args.ms)
         elif command == "rate":
-            rate(lab, args.a, args.b, args.kbytes, args.burst_kib)
+            rate(lab, args.a, args.b, args.kbytes)
         elif command == "heal":
             heal(lab)
         elif command == "exec":
