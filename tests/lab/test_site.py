@@ -45,6 +45,18 @@ def site(tmp_path, *extra):
     return changed, result.stdout
 
 
+def site_refuses(tmp_path, fleet, *extra):
+    """A rollout with FLEET fails before any change; returns its output."""
+    varsfile = tmp_path / "bad-fleet.yml"
+    varsfile.write_text(yaml.safe_dump({"mars_resources": fleet}))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY, "-e", "@%s" % varsfile,
+                             os.path.join(REPO, "playbooks", "site.yml")] + list(extra),
+                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert result.returncode != 0, result.stdout[-3000:]
+    return result.stdout
+
+
 def mars_tree(host):
     """The /mars tree without what the kernel refreshes by itself (alive and indicator links)."""
     return on(host, "cd /mars 2>/dev/null && find . -path '*/actual-*' -prune -o -printf '%p %l\\n' | sort || true")
@@ -57,6 +69,25 @@ def bare_lab():
     labctl("--name", LAB, "down", "--volumes")
     labctl("--name", LAB, "up")
     return HOSTS
+
+
+def test_bad_inventory_fails_before_any_change(bare_lab, tmp_path):
+    first, second = FLEET[0], FLEET[1]
+    bad = [first, dict(first), dict(first, name="r8", preferred_primaries=[HOSTS[0], HOSTS[2]]),
+           dict(second, name="r9", replicas=[HOSTS[0], "nohost"], primary=HOSTS[0], preferred_primaries=[])]
+    output = site_refuses(tmp_path, bad, "-e", "mars_replication_ip=10.77.0.300")
+    for message in ("resource '%s': defined twice" % first["name"],
+                    "resource 'r8': preferred_primaries names two hosts in site",
+                    "resource 'r9': replica host 'nohost' is not in the cluster",
+                    "host '%s': mars_replication_ip '10.77.0.300' is not an IP address" % HOSTS[0]):
+        assert message in output, output[-3000:]
+    # a size the disks cannot hold
+    output = site_refuses(tmp_path, [dict(first, size="2G")] + FLEET[1:])
+    assert ("host '%s', resource '%s': disk '%s' has 1073741824 bytes, less than size 2G"
+            % (first["primary"], first["name"], first["disk"])) in " ".join(output.split()), output[-3000:]
+    for host in bare_lab:
+        assert on(host, "ls -A /mars").strip() == "", "a refused rollout wrote to /mars on %s" % host
+        on(host, "test ! -e /usr/sbin/marsadm && test ! -e /usr/lib/georep-mars-emulator")
 
 
 def test_site_rollout(bare_lab, tmp_path):
