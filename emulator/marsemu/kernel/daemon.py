@@ -53,6 +53,8 @@ class Kernel:
         self.started_ns = None
         self.ready = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self.log_grew = asyncio.Event()  # pulsed after logged writes: wakes idle fetch streams
+        self._loop = None
         self._pass_lock = asyncio.Lock()
         self._static_done = False
         self._tasks = []
@@ -64,6 +66,7 @@ class Kernel:
         if not os.path.isdir(self.paths.mars):
             raise RuntimeError("%s does not exist: create and mount it first" % self.paths.mars)
         self.space.check_load()
+        self._loop = asyncio.get_running_loop()
         self.started_ns = self.clock.real_ns()
         self.procsys.create()
         try:
@@ -129,6 +132,15 @@ class Kernel:
 
     def wake(self):
         self._wakeup.set()
+
+    def _pulse_log_grew(self):
+        self.log_grew.set()  # wakes every waiting stream ...
+        self.log_grew.clear()  # ... and re-arms for the next write
+
+    def note_log_growth(self):
+        """Called by the write path (the FUSE thread) after each logged write."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._pulse_log_grew)
 
     def primary_allowed(self):
         """MARS waits a while after modprobe so that newer ``primary`` links can arrive first."""

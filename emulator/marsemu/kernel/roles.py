@@ -200,7 +200,7 @@ class Resource:
             self.logger.start()
             logged = None
             if self.kernel.fuse is not None:
-                logged = LoggedDisk(self.disk, self.size(), self.kernel.clock)
+                logged = LoggedDisk(self.disk, self.size(), self.kernel.clock, self.kernel.note_log_growth)
                 logged.switch_log(self.logger.current_path())
             self.device.create(self.size(), logged)
             self.is_primary = True

@@ -34,10 +34,11 @@ def fuse_available():
 class LoggedDisk:
     """Thread-safe: FUSE requests come from the FUSE thread, log switches from the daemon."""
 
-    def __init__(self, disk, size, clock):
+    def __init__(self, disk, size, clock, on_logged=None):
         self.disk = disk
         self.size = size
         self.clock = clock
+        self.on_logged = on_logged  # told after each logged write (wakes the fetch streams)
         self.lock = threading.Lock()
         self.log = None
         self.log_path = None
@@ -73,6 +74,8 @@ class LoggedDisk:
                 self.log.write(encode_record(offset, bytes(data), self.clock.now()))
                 self.log.flush()
             self.disk.pwrite(data, offset)
+        if self.logging and self.on_logged is not None:
+            self.on_logged()
         return len(data)
 
     def fsync(self):
