@@ -214,3 +214,27 @@ def test_one_host_serves_several_logged_devices(fuse_cluster, tmp_path):
         wait_until(lambda: h1.indicator("r2", "is-primary") == "0" and h1.indicator("r1", "is-primary") == "0",
                    timeout=10, what="devices down")
         subprocess.run(["losetup", "-d", second], check=False)
+
+
+def test_online_resize_grows_the_logged_device(fuse_cluster):
+    """marsadm resize sets a larger ``size``: the primary's device follows at once, writes beyond the old end work."""
+    h1, h2, _h3 = fuse_cluster.hosts
+    small = SIZE // 2
+    h1.create_resource("r1", h1.disk, small)
+    wait_until(lambda: h1.indicator("r1", "is-primary") == "1", timeout=5, what="primary")
+    h2.join_resource("r1", h2.disk, h1)
+    wait_until(lambda: h2.res("r1", "syncstatus-h2") == str(small), timeout=20, what="sync")
+    device = os.path.join(h1.paths.dev_mars, "r1")
+
+    def device_size():
+        return int(subprocess.run(["blockdev", "--getsize64", device], capture_output=True, text=True,
+                                  check=True).stdout)
+
+    assert device_size() == small
+    h1.set("resource-r1/size", str(SIZE))
+    wait_until(lambda: device_size() == SIZE, timeout=5, what="the device to grow")
+    subprocess.run(["dd", "if=/dev/urandom", "of=%s" % device, "bs=1M", "count=1", "seek=%d" % (small // (1 << 20) + 4),
+                    "oflag=direct", "status=none"], check=True)
+    assert md5_of(device) == md5_of(h1.disk)
+    wait_until(lambda: h2.res("r1", "replay-h2") == h1.res("r1", "replay-h1"), timeout=20, what="replay beyond the old end")
+    assert md5_of(h2.disk) == md5_of(h1.disk)

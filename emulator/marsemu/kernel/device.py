@@ -127,6 +127,7 @@ class MarsDevice:
         self.loop = None
         self.rdev = None
         self.logged = None
+        self.size = 0  # what the device shows, bytes
 
     def _state_file(self):
         return os.path.join(self.run_dir, "loop-" + self.name)
@@ -178,6 +179,7 @@ class MarsDevice:
 
     def create(self, size, logged=None):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.size = size
         target = self.backing_path
         if logged is not None:
             self.logged = logged
@@ -186,7 +188,8 @@ class MarsDevice:
             os.unlink(self.path)
         if stat.S_ISBLK(os.stat(self.backing_path).st_mode):
             # the device shows the resource size, which may be smaller than the disk
-            self.loop = (None if logged else find_loop_over(self.backing_path)) or new_loop_over(target, size)
+            # a logged device's FUSE file has the resource size itself: no size limit, so it can grow
+            self.loop = (None if logged else find_loop_over(self.backing_path)) or new_loop_over(target, None if logged else size)
             self.rdev = os.stat(self.loop).st_rdev
             os.mknod(self.path, 0o600 | stat.S_IFBLK, self.rdev)
             os.makedirs(self.run_dir, exist_ok=True)
@@ -196,6 +199,21 @@ class MarsDevice:
         else:
             os.symlink(target, self.path)
         LOG.info("device %s is up%s", self.path, " (logged writes)" if logged else "")
+
+    def grow(self, size):
+        """Online resize: the device follows a larger resource size (the disks have grown)."""
+        if self.logged is None:
+            if self.loop:
+                LOG.warning("device %s cannot grow: its loop device has a fixed size limit", self.path)
+                return False
+            self.size = size  # a symlink to the backing file (tests) has the file's size anyway
+            return True
+        self.size = self.logged.size = size
+        if self.loop:
+            os.stat(self.fuse.path(self.name))  # FUSE reports the new size to the kernel ...
+            _run(["losetup", "--set-capacity", self.loop])  # ... and the loop device takes it over
+        LOG.info("device %s grew to %d bytes", self.path, size)
+        return True
 
     def remove(self):
         if os.path.lexists(self.path):

@@ -192,6 +192,7 @@ class Resource:
                     # left behind by a crashed daemon: kept without delay if still wanted,
                     # torn down below (once closed) if not
                     self.is_primary = True
+                    self.device.size = self.size()
         if want and not self.is_primary:
             if not self.kernel.primary_allowed():
                 return
@@ -213,6 +214,9 @@ class Resource:
             self.device = None
             self.logger = None
             self._publish_device_size(None)
+        if want and self.is_primary and self.size() > self.device.size:
+            if self.device.grow(self.size()):
+                self._publish_device_size(self.size())
         # the logger also runs while an open device holds the host primary (RemainsPrimary)
         if self.is_primary and (want or self.logger is not None):
             if self.logger is None:

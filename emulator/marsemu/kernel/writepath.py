@@ -115,7 +115,9 @@ if pyfuse3 is not None:
             attr.st_atime_ns = attr.st_mtime_ns = attr.st_ctime_ns = self.started
             attr.st_blksize = 4096
             attr.st_blocks = (attr.st_size + 511) // 512
-            attr.attr_timeout = attr.entry_timeout = ENTRY_TIMEOUT
+            attr.entry_timeout = ENTRY_TIMEOUT
+            # sizes are never cached: after a resize the loop device must see the new size at once
+            attr.attr_timeout = 0
             return attr
 
         def _logged(self, inode):
