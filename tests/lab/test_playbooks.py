@@ -198,10 +198,8 @@ def test_migrate_secondary(state):
     assert run.rc == 0 and run.changed() == 0, run
 
 
-@pytest.mark.xfail(reason="the emulated kernel does not grow /dev/mars/RES when the resource size grows, so "
-                          "marsadm resize waits for the new device size in vain", strict=False)
 def test_resize(state):
-    """Last: a failed resize leaves r1 with the new size in /mars and the old device."""
+    """r1 grows online from 64M to 128M on its primary; the data stays, a second run changes nothing."""
     refuses(state, "resize", "-e", "resource=r1")
     args = ("-e", "resource=r1", "-e", "size=128M", "-e", "resize_timeout=20")
     run = playbook("resize", state["vars"], *args)
@@ -211,4 +209,47 @@ def test_resize(state):
     assert on(H1, "blockdev --getsize64 /dev/mars/r1").strip() == str(128 * 1024 * 1024)
     assert md5(H1, "/dev/mars/r1") == state["sums"]["r1"]
     run = playbook("resize", state["vars"], *args)
+    assert run.rc == 0 and run.changed() == 0, run
+
+
+def test_failover_of_a_site_and_split_brain_repair(state):
+    """Last: r1 is handed to H2, H2's site is lost (crash), failover.yml promotes r1 on the survivors'
+    preferred primary H1; H2 returns cut off and writes; healed, split_brain.yml discards H2's writes."""
+    run = playbook("handover", state["vars"], "-e", "resource=r1", "-e", "target=" + H2)
+    assert run.rc == 0, run
+    sums = state["sums"]
+    sums["r1"] = write_data(H2, "r1")
+    for host in (H1, H3):
+        wait_for_data(host, "/dev/vdb", sums["r1"])
+    refuses(state, "failover", "-e", "lost_site=site-b")
+    labctl("--name", LAB, "partition", "site-a", "site-b")
+    try:
+        labctl("--name", LAB, "crash", H2)
+        args = ("-e", "lost_site=site-b", "-e", "confirm_failover=yes", "-e", "failover_window=10")
+        run = playbook("failover", state["vars"], *args)
+        assert run.rc == 0 and run.recap[H1]["changed"] >= 1, run
+        facts = info(H1)["resources"]["r1"]
+        assert facts["designated_primary"] == H1 and facts["is_primary"] and facts["device_present"], facts
+        assert md5(H1, "/dev/mars/r1") == sums["r1"]
+        run = playbook("failover", state["vars"], *args)
+        assert run.rc == 0 and run.changed() == 0, run
+        new = write_data(H1, "r1")
+        # the lost site comes back still cut off: H2 goes on as primary there and writes too
+        labctl("--name", LAB, "start", H2)
+        on(H2, "for i in $(seq 60); do test -b /dev/mars/r1 && exit 0; sleep 1; done; exit 1", timeout=90)
+        write_data(H2, "r1")
+    finally:
+        labctl("--name", LAB, "heal")
+        labctl("--name", LAB, "start", H2, check=False)
+    on(H2, "for i in $(seq 60); do [ \"$(marsadm view-is-split-brain r1 2>/dev/null)\" = 1 ] && exit 0; sleep 1; done; exit 1",
+       timeout=90)
+    refuses(state, "split_brain", "-e", "loser_site=site-b")
+    args = ("-e", "loser_site=site-b", "-e", "confirm_split_brain=yes")
+    run = playbook("split_brain", state["vars"], *args)
+    assert run.rc == 0 and run.recap[H2]["changed"] >= 1, run
+    for host in HOSTS:
+        assert not info(host)["resources"]["r1"]["split_brain"], host
+    wait_for_data(H2, "/dev/vdb", new)
+    assert md5(H1, "/dev/mars/r1") == new
+    run = playbook("split_brain", state["vars"], *args)
     assert run.rc == 0 and run.changed() == 0, run
