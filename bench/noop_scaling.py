@@ -15,9 +15,16 @@ Measured 2026-11-25 on the 2-core machine while other test runs loaded it (load 
      N      rollout s no-op resources s       info s   marsadm views s/host
      1          175.2             18.8          5.7                    2.6
     10          385.4             24.3          1.8                    4.0
+    50          743.4            159.2          1.7                   26.6
 
-The no-op run grows by about 0.6 s per resource (per-resource validation tasks), the one-pass
-``info`` stays flat, while per-view marsadm calls grow linearly (8 views x N resources).
+(N=50 on 2026-11-25 23:00, load average 4.5-6 from lab tests running beside it.)
+
+The one-pass ``info`` stays flat (1.7 s for 50 resources on 3 hosts), while per-view marsadm
+calls grow linearly (8 views x N resources: 26.6 s per host at N=50). The no-op run of the
+``resources`` role grows with N: each module call reads the whole tree once, but the role still
+loops over the resources (disk checks, one ``georep.mars.resource`` call per resource), so at
+N=50 it costs about 3 s per resource on this loaded 2-core machine. Batching those loops into
+one call per host is the next step.
 """
 
 import os
