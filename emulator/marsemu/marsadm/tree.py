@@ -387,7 +387,7 @@ def _predecessor(ses, resdir, number, peer):
     return _position(older.split(":", 1)[0]) if older else None
 
 
-def common_ancestor(ses, res, host1, host2):
+def common_ancestor(ses, res, one, other):
     """Walk two members' histories back to the logfile they share: ``(point, split, amount1, amount2)``.
 
     A history is the replay link followed backwards through the version chain.  The members have
@@ -399,7 +399,7 @@ def common_ancestor(ses, res, host1, host2):
     """
     resdir = ses.resdir(res)
     # per side: [position, depth (logfiles stepped back), host, amount]
-    sides = [[_position(ses.get_link(os.path.join(resdir, "replay-" + h), 1)), 0, h, 0] for h in (host1, host2)]
+    sides = [[_position(ses.get_link(os.path.join(resdir, "replay-" + h), 1)), 0, h, 0] for h in (one, other)]
     diverged = False
     for _step in range(100000):
         if sides[0][0] is None or sides[1][0] is None:
