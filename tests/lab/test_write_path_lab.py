@@ -103,7 +103,8 @@ def fixture_cluster(lab):
     bootstrap()
     yield lab
     labctl("heal")
-    playbook("tests/integration/reset.yml")
+    if not os.environ.get("GEOREP_KEEP_LAB"):  # keep the state for a post-mortem
+        playbook("tests/integration/reset.yml")
 
 
 def bootstrap():

@@ -109,6 +109,10 @@ class Fetcher:
             keep = known is not None and self.following == (name, known[2]) and match and known[1] == match.group(2)
             self.wanted[name] = (size,) + (known[1:] if keep else (host, ip))
 
+    def forget_all_but(self, host):
+        """Drop what other hosts announced (the designated primary changed)."""
+        self.wanted = dict((name, entry) for name, entry in self.wanted.items() if entry[1] == host)
+
     def _path(self, name):
         return self.kernel.tree.path("resource-%s/%s" % (self.res, name))
 

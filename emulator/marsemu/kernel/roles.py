@@ -49,6 +49,7 @@ class Resource:
         self.logger = None
         self.fetcher = Fetcher(kernel, name)
         self.fetch_task = None
+        self.fetch_source = None  # the designated primary the fetcher copies from
         self.replaying = False
         self.replay_code = 0
         self.messages = {}  # kernel messages of this pass: key (e.g. "err-splitbrain-detected") -> text
@@ -108,7 +109,11 @@ class Resource:
         """A peer's dentry list shows one of its logfiles (called for every merge)."""
         match = LOGFILE.match(name)
         mine = parse_replay(self.link("replay-" + self.host) or "")
-        # logfiles older than our replay position are not needed (and may be purged there)
+        # logfiles older than our replay position are not needed (and may be purged there); as in
+        # MARS, a secondary fetches from the designated primary only: an old primary that was cut
+        # off may hold writes nobody else has (a split brain), which must not spread
+        if host != self.designated_primary():
+            return
         if match and match.group(2) != self.host and (mine is None or int(match.group(1)) >= mine[0]):
             ip = self.tree.get("ips/ip-" + host)
             if ip:
@@ -145,6 +150,14 @@ class Resource:
                 self.fetch_task.cancel()
                 self.fetch_task = None
             return
+        primary = self.designated_primary()
+        if self.fetch_source != primary:
+            # a new designated primary: stop copying from (or following) the old one
+            if self.fetch_task is not None:
+                self.fetch_task.cancel()
+                self.fetch_task = None
+            self.fetcher.forget_all_but(primary)
+            self.fetch_source = primary
         if self.fetch_task is None and self.fetcher.should_run():  # copies, then follows the log end
             self.fetch_task = asyncio.create_task(self._fetch_guarded(), name="fetch-" + self.name)
 
