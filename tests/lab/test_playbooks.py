@@ -253,3 +253,21 @@ def test_failover_of_a_site_and_split_brain_repair(state):
     assert md5(H1, "/dev/mars/r1") == new
     run = playbook("split_brain", state["vars"], *args)
     assert run.rc == 0 and run.changed() == 0, run
+
+
+def test_migrate_the_primary_onto_a_host_that_left_before(state):
+    """The football pattern with handover: r3 (primary H3) moves to H2, which left r3 in test_migrate."""
+    sums = state["sums"]
+    sums["r3"] = write_data(H3, "r3")
+    args = ("-e", "resource=r3", "-e", "from_host=" + H3, "-e", "to_host=" + H2, "-e", "to_disk=/dev/vdd",
+            "-e", "confirm_migrate=yes")
+    run = playbook("migrate", state["vars"], *args)
+    assert run.rc == 0, run
+    facts = info(H2)["resources"]["r3"]
+    assert facts["designated_primary"] == H2 and facts["is_primary"] and facts["device_present"], facts
+    assert sorted(facts["members"]) == sorted([H1, H2]), facts
+    assert not info(H3)["resources"]["r3"]["member"]
+    assert md5(H2, "/dev/mars/r3") == sums["r3"]
+    wait_for_data(H1, "/dev/vdd", sums["r3"])
+    run = playbook("migrate", state["vars"], *args)
+    assert run.rc == 0 and run.changed() == 0, run
