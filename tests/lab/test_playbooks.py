@@ -271,3 +271,19 @@ def test_migrate_the_primary_onto_a_host_that_left_before(state):
     wait_for_data(H1, "/dev/vdd", sums["r3"])
     run = playbook("migrate", state["vars"], *args)
     assert run.rc == 0 and run.changed() == 0, run
+
+
+def test_decommission_of_a_host(state):
+    """Last: H3 (a replica of r1 only, by now) leaves every resource and the cluster for good."""
+    refuses(state, "decommission", "-e", "decommission_host=" + H3)
+    args = ("-e", "decommission_host=" + H3, "-e", "handover_to=" + H1, "-e", "confirm_decommission=yes")
+    run = playbook("decommission", state["vars"], *args)
+    assert run.rc == 0 and run.recap[H3]["changed"] >= 1, run
+    for host in (H1, H2):
+        facts = info(host)
+        assert H3 not in facts["resources"]["r1"]["members"], facts["resources"]["r1"]
+        assert on(host, "readlink /mars/ips/ip-%s || true" % H3).strip() in ("", ".deleted"), host
+    state["sums"]["r1"] = write_data(H1, "r1")
+    wait_for_data(H2, "/dev/vdb", state["sums"]["r1"])
+    run = playbook("decommission", state["vars"], *args)
+    assert run.rc == 0 and run.changed() == 0, run
