@@ -275,8 +275,9 @@ def write(host, device, offset_mib, mib=4):
     on(host, "head -c %dM /dev/urandom | dd of=%s bs=1M seek=%d oflag=direct status=none" % (mib, device, offset_mib))
 
 
-# slow: passes alone (65-80 s each) but failed once in the full CI order, cause not yet found;
-# the playbook test (test_playbooks) covers failover and split-brain repair in CI meanwhile
+# slow: in the full CI order it failed on the assumption that the rebooted old primary comes up
+# without the module loaded (fixed above, not yet re-run in that order); test_playbooks covers
+# failover and split-brain repair in CI meanwhile
 @pytest.mark.slow
 @pytest.mark.parametrize("members, method", [((H1, H2), "invalidate"), (HOSTS, "rejoin")],
                          ids=["two_replicas", "three_replicas"])
@@ -297,8 +298,8 @@ def test_failover_and_split_brain(members, method):
         idempotent("failover", "promote", hosts=survivors)
         write(H2, "/dev/mars/itest-fo", 4)
         labctl("start", H1)
-        back = target("cluster", hosts=(H1,))
-        assert back.changed(H1) == 1, str(back)
+        back = target("cluster", hosts=(H1,))  # loads the module unless it came up at boot
+        assert back.changed(H1) in (0, 1), str(back)
     finally:
         unpartition(H1, survivors)
         if "running" not in labctl("status").stdout.split(H1, 1)[1].splitlines()[0]:
