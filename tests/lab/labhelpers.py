@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py")]
 HOSTS = ("mars1", "mars2", "mars3")
@@ -37,3 +39,14 @@ def wait_for(predicate, timeout=60, what="condition", interval=0.5):
         if time.monotonic() > deadline:
             raise AssertionError("timeout after %d s waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def lab_fleet(prefix):
+    """The resources of inventories/lab, with the host names of the lab whose hosts are PREFIX1..3."""
+    with open(os.path.join(REPO, "inventories", "lab", "group_vars", "all.yml"), encoding="utf-8") as handle:
+        resources = yaml.safe_load(handle)["mars_resources"]
+    for resource in resources:
+        resource["replicas"] = [h.replace("mars", prefix) for h in resource["replicas"]]
+        resource["preferred_primaries"] = [h.replace("mars", prefix) for h in resource.get("preferred_primaries", [])]
+        resource["primary"] = resource["primary"].replace("mars", prefix)
+    return resources

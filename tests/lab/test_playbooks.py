@@ -20,7 +20,7 @@ import subprocess
 import pytest
 import yaml
 
-from labhelpers import REPO, labctl
+from labhelpers import REPO, lab_fleet, labctl
 
 pytestmark = pytest.mark.lab
 
@@ -35,13 +35,7 @@ RECAP_RE = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.M)
 
 def fleet():
     """The lab inventory's resources, for this lab's host names."""
-    with open(os.path.join(REPO, "inventories", "lab", "group_vars", "all.yml"), encoding="utf-8") as handle:
-        resources = yaml.safe_load(handle)["mars_resources"]
-    for resource in resources:
-        resource["replicas"] = [h.replace("mars", PREFIX) for h in resource["replicas"]]
-        resource["preferred_primaries"] = [h.replace("mars", PREFIX) for h in resource.get("preferred_primaries", [])]
-        resource["primary"] = resource["primary"].replace("mars", PREFIX)
-    return resources
+    return lab_fleet(PREFIX)
 
 
 def on(host, command, check=True, timeout=120):

@@ -13,19 +13,14 @@ import pytest
 import yaml
 
 import labhelpers
-from labhelpers import REPO, labctl
+from labhelpers import REPO, lab_fleet, labctl
 
 LAB = os.environ.get("GEOREP_SITE_LAB", "lab")
 PREFIX = "mars" if LAB == "lab" else LAB
 HOSTS = ["%s%d" % (PREFIX, i) for i in (1, 2, 3)]
 INVENTORY = os.path.join(REPO, "inventories", "lab") if LAB == "lab" else os.path.join(REPO, "build", "inventories", LAB)
 # The inventory's fleet, for this lab's host names.
-with open(os.path.join(REPO, "inventories", "lab", "group_vars", "all.yml"), encoding="utf-8") as _handle:
-    FLEET = yaml.safe_load(_handle)["mars_resources"]
-for _resource in FLEET:
-    _resource["replicas"] = [h.replace("mars", PREFIX) for h in _resource["replicas"]]
-    _resource["preferred_primaries"] = [h.replace("mars", PREFIX) for h in _resource.get("preferred_primaries", [])]
-    _resource["primary"] = _resource["primary"].replace("mars", PREFIX)
+FLEET = lab_fleet(PREFIX)
 
 
 def on(host, command, check=True):
