@@ -6,12 +6,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 LABCTL := python3 lab/labctl.py
 
-.PHONY: help deps lab lab-up lab-down site test unit sanity lint molecule labtest bench clean-lab changelog
+.PHONY: help deps lab lab-up lab-down site test unit sanity lint molecule labtest bench clean-lab changelog realmars
 
 help:
 	@echo "make lab    install what is missing, build the host image, start 3 lab hosts, run playbooks/site.yml"
 	@echo "make test   install what is missing and run every test (unit, sanity, lint, molecule, lab)"
 	@echo "make lab-down / clean-lab / unit / sanity / lint / molecule / labtest / bench"
+	@echo "make realmars  the collection on the real MARS module in qemu VMs (needs GEOREP_MARS_GIT)"
 
 deps:
 	@tools/bootstrap.sh all
@@ -51,6 +52,9 @@ labtest:
 
 bench:
 	@for b in bench/*.py; do python3 "$$b"; done
+
+realmars:
+	@tools/realmars.sh
 
 changelog:
 	antsibull-changelog lint

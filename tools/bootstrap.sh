@@ -2,6 +2,7 @@
 # Installs what the lab and the tests need on a Debian 12 machine (root); does nothing twice.
 #   tools/bootstrap.sh apt     -- Debian packages (podman, runc, debootstrap, ...)
 #   tools/bootstrap.sh venv    -- .venv (ansible-core 2.19) and .venv-2.18, ansible-test's pip bootstrap
+#   tools/bootstrap.sh vm      -- what the VM lab adds (qemu, nftables): make realmars, not make test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,17 @@ apt_packages() {
     echo "bootstrap: error: could not install ${missing[*]} (is a Debian mirror reachable?)" >&2
     exit 2
   fi
+}
+
+vm_packages() {
+  need_root
+  local missing=()
+  for p in qemu-system-x86 qemu-utils nftables debootstrap podman; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "bootstrap: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || { echo "bootstrap: error: could not install ${missing[*]}" >&2; exit 2; }
 }
 
 make_venv() {  # make_venv DIR REQUIREMENTS
@@ -62,6 +74,7 @@ venvs() {
 case "${1:-all}" in
   apt) apt_packages ;;
   venv) venvs ;;
+  vm) apt_packages; vm_packages; venvs ;;
   all) apt_packages; venvs ;;
-  *) echo "bootstrap: error: unknown step '$1' (apt, venv or all)" >&2; exit 2 ;;
+  *) echo "bootstrap: error: unknown step '$1' (apt, venv, vm or all)" >&2; exit 2 ;;
 esac

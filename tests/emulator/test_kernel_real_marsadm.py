@@ -1,11 +1,11 @@
 """Acceptance: the real, unmodified marsadm (Perl) on top of the emulated kernel side.
 
-Needs root (mount/UTS namespaces, loop devices) and a copy of the real marsadm script, named by
-``MARS_REAL_MARSADM`` (e.g. ``git show HEAD:userspace/marsadm`` from schoebel/mars); skipped
-otherwise.  Each emulated host runs marsadm in its own namespaces where its root directory's
+Needs root (mount/UTS namespaces, loop devices) and the real marsadm script: ``MARS_REAL_MARSADM``
+names a copy, else it is taken from ``GEOREP_MARS_GIT`` (the git directory of a clone of
+schoebel/mars, at the commit the VM lab pins); skipped otherwise.  Each emulated host runs marsadm in its own namespaces where its root directory's
 ``mars``, ``proc/sys`` and ``dev/mars`` are bind-mounted on ``/mars``, ``/proc/sys`` and
 ``/dev/mars``.  The trees are compared with the recordings of the real module
-(``MARS_TRACES_DIR``, default /work/shared/traces/real-mars-A) when those are present.
+(``MARS_TRACES_DIR``, default ../shared/traces/real-mars-A beside the work tree) when those are present.
 """
 
 import hashlib
@@ -13,13 +13,36 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
 from kernel_cluster import EmuCluster, wait_until
 
-MARSADM = os.environ.get("MARS_REAL_MARSADM", "")
-TRACES = os.environ.get("MARS_TRACES_DIR", "/work/shared/traces/real-mars-A")
+MARS_COMMIT = "84810029d417275c32ae1290abf91446888fbbb6"  # WIP-qio-for-5.10, as lab/vmlab.py pins it
+
+
+def real_marsadm():
+    """MARS_REAL_MARSADM, or userspace/marsadm of the pinned commit in GEOREP_MARS_GIT, or ''."""
+    if os.environ.get("MARS_REAL_MARSADM"):
+        return os.environ["MARS_REAL_MARSADM"]
+    git_dir = os.environ.get("GEOREP_MARS_GIT", "")
+    if not git_dir:
+        return ""
+    shown = subprocess.run(["git", "--git-dir", git_dir, "show", MARS_COMMIT + ":userspace/marsadm"],
+                           capture_output=True, check=False)
+    if shown.returncode != 0:
+        return ""
+    path = os.path.join(tempfile.mkdtemp(prefix="georep-real-marsadm."), "marsadm")
+    with open(path, "wb") as handle:
+        handle.write(shown.stdout)
+    os.chmod(path, 0o755)
+    return path
+
+
+MARSADM = real_marsadm()
+TRACES = os.environ.get("MARS_TRACES_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))), "shared", "traces", "real-mars-A"))
 SIZE = 64 * 1024 * 1024
 NS_SCRIPT = r'''
 ROOT=$1; HOST=$2; shift 2
@@ -34,7 +57,7 @@ exec "$@"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not MARSADM or not os.path.exists(MARSADM), reason="set MARS_REAL_MARSADM to the real marsadm"),
+    pytest.mark.skipif(not MARSADM or not os.path.exists(MARSADM), reason="the real marsadm needs GEOREP_MARS_GIT (or MARS_REAL_MARSADM)"),
     pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("losetup"),
                        reason="needs root, unshare and losetup"),
 ]

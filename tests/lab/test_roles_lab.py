@@ -92,6 +92,83 @@ def test_kmod_says_the_lab_kernel_has_no_headers(tmp_path):
     assert not on("mars1", "dkms status -m roles-lab-mars").stdout.strip()
 
 
+PACKAGE_PLAY = """
+    - name: Build once on mars1
+      hosts: mars1
+      gather_facts: false
+      tasks:
+        - name: Build and pack the fixture for the kernel with headers
+          ansible.builtin.include_role:
+            name: georep.mars.kmod
+            tasks_from: package
+          vars: &fixture
+            mars_kmod_backend: dkms
+            mars_kmod_source_type: directory
+            mars_kmod_source_directory: {fixture}
+            mars_kmod_dkms_name: roles-lab-mars
+            mars_kmod_version: 0.1roleslab1
+            mars_kmod_check_kernel_range: false
+            mars_kmod_aio_max_nr: 0
+            mars_kmod_package_dir: {packages}
+            mars_kmod_build_kernels: [{kernel}]
+            mars_kmod_marsadm_path: /tmp/roles-lab-marsadm
+
+    - name: Install on mars2 from the package
+      hosts: mars2
+      gather_facts: false
+      tasks:
+        - name: Install the package, never build
+          ansible.builtin.include_role:
+            name: georep.mars.kmod
+          vars:
+            <<: *fixture
+            mars_kmod_kernel_version: {target_kernel}
+            mars_kmod_build_missing: false
+"""
+
+
+@pytest.fixture
+def package_cleanup(lab):
+    yield
+    for host in ("mars1", "mars2"):
+        on(host, "dkms remove roles-lab-mars/0.1roleslab1 --all >/dev/null 2>&1; rm -rf /usr/src/roles-lab-mars-0.1roleslab1"
+                 " /var/lib/georep-mars/packages /var/cache/georep-mars /tmp/roles-lab-marsadm;"
+                 " dpkg -P $(dpkg-query -W -f '${Package}\\n' 'roles-lab-mars-modules-*' 2>/dev/null) >/dev/null 2>&1;"
+                 " rm -f /etc/modprobe.d/mars.conf", check=False)
+
+
+@pytest.mark.usefixtures("package_cleanup")
+def test_kmod_builds_once_on_the_build_host_and_installs_the_package_elsewhere(tmp_path):
+    """mars1 builds and packs; mars2 installs the package without DKMS; a second run changes nothing."""
+    kernel = kernel_with_headers("mars1")
+    packages = tmp_path / "packages"
+    text = PACKAGE_PLAY.format(fixture=FIXTURE, packages=packages, kernel=kernel, target_kernel=kernel)
+    play(tmp_path, "package", text)
+    deb = "roles-lab-mars-modules-%s_0.1roleslab1_amd64.deb" % kernel
+    assert sorted(os.listdir(packages)) == [deb, "marsadm-0.1roleslab1"]
+    # mars2 installed what mars1 built: the package's module, no DKMS build of its own
+    assert not on("mars2", "dkms status -m roles-lab-mars").stdout.strip()
+    assert on("mars2", "test -e /usr/src/roles-lab-mars-0.1roleslab1", check=False).returncode != 0
+    assert on("mars2", "modinfo -k %s -F filename mars" % kernel).stdout.strip() == \
+        "/lib/modules/%s/updates/georep-mars/mars.ko" % kernel
+    assert on("mars2", "modinfo -k %s -F version mars" % kernel).stdout.strip() == "0.1roleslab1"
+    assert "georep.mars DKMS fixture" in on("mars2", "/tmp/roles-lab-marsadm version").stdout
+    unused_rc, unused_output, recap = play(tmp_path, "package-again", text)
+    assert "changed=0" in recap["mars1"] and "changed=0" in recap["mars2"], recap
+
+
+@pytest.mark.usefixtures("package_cleanup")
+def test_kmod_names_the_missing_package_of_another_kernel(tmp_path):
+    kernel = kernel_with_headers("mars1")
+    packages = tmp_path / "packages"
+    text = PACKAGE_PLAY.format(fixture=FIXTURE, packages=packages, kernel=kernel, target_kernel="6.1.0-999-amd64")
+    rc, output, unused_recap = play(tmp_path, "package-other-kernel", text, check=False)
+    flat = " ".join(output.split())
+    assert rc != 0
+    assert ("There is no binary package of MARS 0.1roleslab1 for kernel 6.1.0-999-amd64 of mars2 in %s" % packages) in flat
+    assert not on("mars2", "dkms status -m roles-lab-mars").stdout.strip()
+
+
 STORAGE_PLAY = """
     - name: storage on the lab
       hosts: mars1
