@@ -13,10 +13,14 @@ fi
 tools/bootstrap.sh vm || exit 2
 rm -rf build/realmars
 rc=0
-GEOREP_REALMARS_FLEET=vm pytest -q -p no:cacheprovider tests/realmars || rc=1
+mkdir -p build/realmars
+# -rA: a line per test (PASSED/FAILED/SKIPPED with its reason) for the report
+GEOREP_REALMARS_FLEET=vm pytest -q -rA -p no:cacheprovider tests/realmars 2>&1 | tee build/realmars/pytest-vm.txt
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
 [ "${REALMARS_KEEP:-0}" = 1 ] || python3 lab/vmlab.py down
 if [ "${REALMARS_COMPARE:-1}" = 1 ]; then
-  GEOREP_REALMARS_FLEET=podman pytest -q -p no:cacheprovider tests/realmars || echo "realmars: the emulator run failed (see build/realmars/logs-podman)"
+  GEOREP_REALMARS_FLEET=podman pytest -q -rA -p no:cacheprovider tests/realmars 2>&1 | tee build/realmars/pytest-podman.txt
+  [ "${PIPESTATUS[0]}" = 0 ] || echo "realmars: the emulator run failed (see build/realmars/logs-podman)"
   python3 lab/labctl.py --name rm down --volumes
 fi
 python3 tools/realmars_report.py

@@ -6,6 +6,7 @@ the real MARS module, or a Podman lab with the emulator for the comparison colum
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -38,7 +39,8 @@ def main():
         "- Real module: %s, commit %s, on a machine with %d cores: three qemu VMs under TCG (no KVM), "
         "Debian bullseye, kernel 5.10.0-30-amd64, MARS WIP-qio-for-5.10 at 84810029 built once with "
         "DKMS in a bullseye container and installed on the VMs as a package." % (real["date"], commit, os.cpu_count() or 0),
-        "- Emulator: %s, the same steps on three Podman lab hosts (`GEOREP_REALMARS_FLEET=podman`)." % emulated["date"],
+        "- Emulator: %s, the same steps on three Podman lab hosts (`GEOREP_REALMARS_FLEET=podman`); its "
+        "\"lab up\" includes building the Podman image when it is not cached." % emulated["date"],
         "",
         "| step | real module | time (real) | time (emulator) | real / emulator |",
         "|---|---|---|---|---|",
@@ -52,6 +54,16 @@ def main():
     total_real = sum(s["seconds"] for s in real["steps"])
     total_emulated = sum(s["seconds"] for s in emulated["steps"])
     lines += ["| **all steps** | | **%.0f s** | **%s** | |" % (total_real, ("%.0f s" % total_emulated) if total_emulated else "—"), ""]
+    lines += ["pytest's outcome of each run. Three tests are not timed steps: the VMs run the build host's package "
+              "(no compiler, headers or DKMS on them), a host of another kernel is told which package or headers are "
+              "missing, and the VM lab's faults (partition, delay, heal); the emulator run skips them.", ""]
+    for fleet in ("vm", "podman"):
+        path = os.path.join(RESULTS, "pytest-%s.txt" % fleet)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                outcome = [line.strip() for line in handle
+                           if line.startswith(("PASSED", "FAILED", "SKIPPED", "ERROR")) or re.match(r"^=* ?[0-9]+ (passed|failed)", line)]
+            lines += ["- %s:" % ("real module" if fleet == "vm" else "emulator"), "", "```"] + outcome[-20:] + ["```", ""]
     out = os.path.join(REPO, "docs", "realmars-report.md")
     with open(out, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))

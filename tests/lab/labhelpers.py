@@ -1,6 +1,7 @@
 """Helpers for tests on the Podman lab: run lab commands, run commands on lab hosts, wait."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -50,3 +51,21 @@ def lab_fleet(prefix):
         resource["preferred_primaries"] = [h.replace("mars", prefix) for h in resource.get("preferred_primaries", [])]
         resource["primary"] = resource["primary"].replace("mars", prefix)
     return resources
+
+
+RECAP_RE = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.M)
+
+
+class Run:
+    """One ansible-playbook run: its rc, its output and the counts of its PLAY RECAP by host."""
+
+    def __init__(self, name, rc, output):
+        self.name, self.rc, self.output = name, rc, output
+        self.recap = {m.group(1): dict((k, int(v)) for k, v in (i.split("=") for i in m.group(2).split()))
+                      for m in RECAP_RE.finditer(output)}
+
+    def changed(self):
+        return sum(counts["changed"] for counts in self.recap.values())
+
+    def __str__(self):
+        return "%s -> rc %d\n%s" % (self.name, self.rc, self.output[-6000:])

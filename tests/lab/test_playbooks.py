@@ -14,13 +14,12 @@ Every ansible-playbook output goes to build/pbtest-logs/.
 
 import json
 import os
-import re
 import subprocess
 
 import pytest
 import yaml
 
-from labhelpers import REPO, lab_fleet, labctl
+from labhelpers import REPO, Run, lab_fleet, labctl
 
 pytestmark = pytest.mark.lab
 
@@ -30,7 +29,6 @@ H1, H2, H3 = HOSTS = tuple("%s%d" % (PREFIX, i) for i in (1, 2, 3))
 INVENTORY = os.path.join(REPO, "inventories", "lab") if LAB == "lab" else os.path.join(REPO, "build", "inventories", LAB)
 LOGS = os.path.join(REPO, "build", "pbtest-logs")
 MIB4 = 4 * 1024 * 1024
-RECAP_RE = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.M)
 
 
 def fleet():
@@ -43,19 +41,6 @@ def on(host, command, check=True, timeout=120):
     if check and result.returncode != 0:
         raise AssertionError("%s: '%s' failed: rc=%d\n%s%s" % (host, command, result.returncode, result.stdout, result.stderr))
     return result.stdout
-
-
-class Run:
-    def __init__(self, name, rc, output):
-        self.name, self.rc, self.output = name, rc, output
-        self.recap = {m.group(1): dict((k, int(v)) for k, v in (i.split("=") for i in m.group(2).split()))
-                      for m in RECAP_RE.finditer(output)}
-
-    def changed(self):
-        return sum(counts["changed"] for counts in self.recap.values())
-
-    def __str__(self):
-        return "%s -> rc %d\n%s" % (self.name, self.rc, self.output[-5000:])
 
 
 def playbook(name, varsfile, *extra, timeout=900):

@@ -24,12 +24,13 @@ import pytest
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
+from labhelpers import Run  # noqa: E402  pylint: disable=wrong-import-position
 FLEET = os.environ.get("GEOREP_REALMARS_FLEET", "vm")
 RESULTS = os.path.join(REPO, "build", "realmars")
 LOGS = os.path.join(RESULTS, "logs-" + FLEET)
 MIB = 1024 * 1024
 DATA = 16 * MIB  # TCG block I/O is slow: 16 MiB per write step
-RECAP_RE = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.M)
 
 if FLEET == "vm" and not os.environ.get("GEOREP_MARS_GIT"):
     pytest.skip("the real MARS module needs its sources: GEOREP_MARS_GIT is not set (the git directory of a clone of "
@@ -86,19 +87,6 @@ class PodmanFleet(VmFleet):
 F = VmFleet() if FLEET == "vm" else PodmanFleet()
 H1, H2, H3 = F.hosts
 STEPS = []
-
-
-class Run:
-    def __init__(self, name, rc, output):
-        self.name, self.rc, self.output = name, rc, output
-        self.recap = {m.group(1): dict((k, int(v)) for k, v in (i.split("=") for i in m.group(2).split()))
-                      for m in RECAP_RE.finditer(output)}
-
-    def changed(self):
-        return sum(counts["changed"] for counts in self.recap.values())
-
-    def __str__(self):
-        return "%s -> rc %d\n%s" % (self.name, self.rc, self.output[-6000:])
 
 
 def ansible_env():
