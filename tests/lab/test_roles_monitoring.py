@@ -14,7 +14,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "roles", "monitoring", "files", "georep-mars-metrics.py")
-TRACES = os.environ.get("GEOREP_TRACES", "/work/shared/traces/real-mars-A")
+TRACES = os.environ.get("GEOREP_TRACES", os.path.join(os.path.dirname(REPO), "shared", "traces", "real-mars-A"))
 SAMPLE_RE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+]+)$')
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(TRACES), reason="the real-MARS traces are not here")
