@@ -36,6 +36,7 @@ MIRROR = os.environ.get("GEOREP_VMLAB_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bullseye"
 KERNEL = "5.10.0-30-amd64"
 NETNS = "georep-vm"
+REQUIRED_TOOLS = ("qemu-system-x86_64", "qemu-img", "debootstrap", "podman", "nft", "mkfs.ext4")  # tools/bootstrap.sh vm
 BRIDGE = "br-georep"
 SUBNET = "10.99.0"
 NFT_TABLE = "georep_vmlab"
@@ -105,7 +106,7 @@ def run(argv, check=True, capture=False, quiet=False, timeout=None, netns=False)
 def require_root_and_tools():
     if os.geteuid() != 0:
         raise LabError("the VM lab needs root (network namespace, taps, debootstrap); run it as root")
-    for tool in ("qemu-system-x86_64", "qemu-img", "debootstrap", "podman", "nft", "mkfs.ext4"):
+    for tool in REQUIRED_TOOLS:
         if shutil.which(tool) is None:
             raise LabError("'%s' is not installed; run 'tools/bootstrap.sh vm' first" % tool)
 

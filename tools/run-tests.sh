@@ -7,11 +7,14 @@ export CONTAINERS_CONF=$PWD/lab/containers.conf ANSIBLE_CONFIG=$PWD/ansible.cfg 
 LABCTL="python3 lab/labctl.py"
 passed=() failed=() skipped=()
 
-step() {  # step NAME CMD...
+LOGS=build/test-logs
+rm -rf "$LOGS"; mkdir -p "$LOGS"
+
+step() {  # step NAME CMD...: its output also goes to $LOGS/NAME.log, for the summary
   local name=$1 start rc; shift
   start=$(date +%s)
   echo "=================== $name: $*"
-  "$@"; rc=$?
+  "$@" 2>&1 | tee "$LOGS/$name.log"; rc=${PIPESTATUS[0]}
   echo "=================== $name: rc=$rc in $(( $(date +%s) - start )) s"
   if [ $rc -eq 0 ]; then passed+=("$name"); else failed+=("$name"); fi
   return $rc
@@ -26,7 +29,12 @@ finish() {
   $LABCTL down --volumes >/dev/null 2>&1 || true
   echo "=================== summary"
   for s in "${passed[@]}"; do echo "PASS $s"; done
-  for s in "${failed[@]}"; do echo "FAIL $s"; done
+  for s in "${failed[@]}"; do
+    echo "FAIL $s"
+    # the failing tests by name, so that the end of a long CI log says what to look at
+    { grep -E '^(FAILED|ERROR) ' "$LOGS/$s.log" | head -n 20
+      grep -E '^E  +' "$LOGS/$s.log" | head -n 15; } 2>/dev/null | cut -c1-300 | sed 's/^/    /'
+  done
   for s in "${skipped[@]}"; do echo "SKIP $s"; done
   echo "steps: ${#passed[@]} passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
 }
