@@ -16,7 +16,7 @@ need_root() {
 apt_packages() {
   need_root
   # fuse3 and python3-pyfuse3/trio: the emulator's /dev/mars write path in tests on this machine
-  local pkgs=(podman runc debootstrap iptables libnetfilter-queue-dev openssh-client rsync git fuse3 python3-pyfuse3 python3-trio)
+  local pkgs=(podman runc debootstrap shellcheck iptables libnetfilter-queue-dev openssh-client rsync git fuse3 python3-pyfuse3 python3-trio)
   local missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -40,8 +40,10 @@ vm_packages() {
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "bootstrap: apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null \
-    || { echo "bootstrap: error: could not install ${missing[*]}" >&2; exit 2; }
+  if ! { apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+    echo "bootstrap: error: could not install ${missing[*]}" >&2
+    exit 2
+  fi
 }
 
 make_venv() {  # make_venv DIR REQUIREMENTS
@@ -57,9 +59,6 @@ make_venv() {  # make_venv DIR REQUIREMENTS
 }
 
 venvs() {
-  # ansible.cfg and pytest find the collection georep.mars through this link to the work tree.
-  mkdir -p build/collections/ansible_collections/georep
-  ln -sfn ../../../.. build/collections/ansible_collections/georep/mars
   make_venv .venv requirements-dev.txt
   make_venv .venv-2.18 tools/requirements-2.18.txt
   # ansible-test bootstraps pip from a download this machine cannot reach; hand it our stand-in.

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:-default}
-export CONTAINERS_CONF=$PWD/lab/containers.conf ANSIBLE_COLLECTIONS_PATH=$PWD/build/collections
+export CONTAINERS_CONF=$PWD/lab/containers.conf ANSIBLE_COLLECTIONS_PATH=$PWD/playbooks/collections
 podman network exists georep-mol || podman network create --internal --subnet 10.78.0.0/24 --label georep.mars.lab georep-mol >/dev/null
 status=0
 molecule test -s "$scenario" || status=$?

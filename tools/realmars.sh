@@ -4,7 +4,7 @@
 #   GEOREP_MARS_GIT=/path/to/schoebel-mars.git make realmars
 # REALMARS_COMPARE=0 skips the emulator run; REALMARS_KEEP=1 leaves the VMs running.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 export CONTAINERS_CONF=$PWD/lab/containers.conf ANSIBLE_CONFIG=$PWD/ansible.cfg PATH=$PWD/.venv/bin:$PATH
 if [ -z "${GEOREP_MARS_GIT:-}" ]; then
   echo "realmars: error: set GEOREP_MARS_GIT to the git directory of a clone of github:schoebel/mars" >&2

@@ -2,9 +2,9 @@
 # Every test of the collection, in the order that fails fastest; exits non-zero if any step failed.
 # Leftovers of an earlier run (containers, networks, volumes, loop devices, iptables rules) go first.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 export CONTAINERS_CONF=$PWD/lab/containers.conf ANSIBLE_CONFIG=$PWD/ansible.cfg PATH=$PWD/.venv/bin:$PATH
-LABCTL="python3 lab/labctl.py"
+labctl() { python3 lab/labctl.py "$@"; }
 passed=() failed=() skipped=()
 
 LOGS=build/test-logs
@@ -16,8 +16,8 @@ step() {  # step NAME CMD...: its output also goes to $LOGS/NAME.log, for the su
   echo "=================== $name: $*"
   "$@" 2>&1 | tee "$LOGS/$name.log"; rc=${PIPESTATUS[0]}
   echo "=================== $name: rc=$rc in $(( $(date +%s) - start )) s"
-  if [ $rc -eq 0 ]; then passed+=("$name"); else failed+=("$name"); fi
-  return $rc
+  if [ "$rc" -eq 0 ]; then passed+=("$name"); else failed+=("$name"); fi
+  return "$rc"
 }
 
 skip() {  # skip NAME REASON: a step this machine cannot run, named in the summary with its reason
@@ -26,7 +26,7 @@ skip() {  # skip NAME REASON: a step this machine cannot run, named in the summa
 }
 
 finish() {
-  $LABCTL down --volumes >/dev/null 2>&1 || true
+  labctl down --volumes >/dev/null 2>&1 || true
   echo "=================== summary"
   for s in "${passed[@]}"; do echo "PASS $s"; done
   for s in "${failed[@]}"; do
@@ -40,16 +40,17 @@ finish() {
 }
 trap finish EXIT
 
-step cleanup $LABCTL cleanup
+step cleanup labctl cleanup
 step unit-2.19 pytest -q -p no:cacheprovider tests/unit tests/emulator
 step unit-2.18 .venv-2.18/bin/python -m pytest -q -p no:cacheprovider -m "not slow" tests/unit
 step changelog antsibull-changelog lint
 step lint tools/lint.sh
+step galaxy tools/galaxy-check.sh
 step sanity tools/sanity.sh
 # tests/lab/test_site.py rolls site.yml out on the lab (bare, --check, converge, again, --check).
-if step lab-up $LABCTL up; then
+if step lab-up labctl up; then
   step labtest pytest -q -p no:cacheprovider -m "not slow" tests/lab
-  $LABCTL down --volumes
+  labctl down --volumes
 fi
 # The real MARS module (qemu VMs) and the real marsadm need the MARS sources, which CI cannot fetch.
 if [ -z "${GEOREP_MARS_GIT:-}" ]; then

@@ -11,9 +11,12 @@ done | rsync -a --from0 --files-from=- ./ "$dest/"
 # The copy sits inside this git work tree, where it is ignored; a git repository of its own
 # makes ansible-test list exactly the copied files.
 (cd "$dest" && git init -q && git add -A)
+# Without shellcheck, ansible-test skips its shellcheck test and still passes: refuse instead.
+command -v shellcheck >/dev/null || { echo "sanity: error: shellcheck is not installed; run 'tools/bootstrap.sh apt'" >&2; exit 2; }
 status=0
 for venv in ${SANITY_VENVS:-.venv-2.18 .venv}; do
-  echo "== ansible-test sanity with $("$root/$venv/bin/ansible" --version | head -1)"
+  version=$("$root/$venv/bin/ansible" --version)  # read whole: '| head -1' broke its pipe
+  echo "== ansible-test sanity with ${version%%$'\n'*}"
   (cd "$dest" && PATH="$root/$venv/bin:$PATH" ansible-test sanity --venv --python 3.11 --color no "$@") || status=1
 done
 exit $status

@@ -9,6 +9,8 @@ import time
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the committed link ansible_collections/georep/mars -> the work tree
+COLLECTIONS = os.path.join(REPO, "playbooks", "collections")
 LABCTL = [sys.executable, os.path.join(REPO, "lab", "labctl.py")]
 HOSTS = ("mars1", "mars2", "mars3")
 

@@ -23,7 +23,7 @@ import time
 import pytest
 
 import labhelpers
-from labhelpers import REPO
+from labhelpers import COLLECTIONS, REPO
 
 LAB = os.environ.get("GEOREP_IT_LAB", "lab")
 PREFIX = "mars" if LAB == "lab" else LAB
@@ -32,7 +32,7 @@ INVENTORY = os.path.join(REPO, "inventories", "lab") if LAB == "lab" else os.pat
 ITEST = os.path.join(REPO, "tests", "integration")
 ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
 PLAYBOOK_ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                    ANSIBLE_FORCE_COLOR="0", ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"),
+                    ANSIBLE_FORCE_COLOR="0", ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
                     ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml",
                     ANSIBLE_ROLES_PATH=os.path.join(REPO, "tests", "integration", "targets"))
 RECAP_RE = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$")

@@ -13,10 +13,10 @@ import textwrap
 
 import pytest
 
-from labhelpers import REPO, on
+from labhelpers import COLLECTIONS, REPO, on
 
 PLAYBOOK_ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                    ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"))
+                    ANSIBLE_COLLECTIONS_PATH=COLLECTIONS)
 ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
 FIXTURE = os.path.join(REPO, "tests", "fixtures", "mars-dkms-fixture")
 

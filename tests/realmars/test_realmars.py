@@ -91,7 +91,7 @@ STEPS = []
 
 def ansible_env():
     return dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"))
+                ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "playbooks", "collections"))
 
 
 def playbook(name, *extra, timeout=3600):
