@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: failover_targets
 short_description: The resources one surviving host must take over when other hosts are lost
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - For each resource of the fleet description whose designated primary (as the survivor's C(info) sees it)
     is one of O(lost_hosts), chooses exactly one new primary among the surviving replicas, the same on every

@@ -9,13 +9,16 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: fleet_errors
 short_description: Check a MARS fleet description from the inventory
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Returns one message per problem in the cluster and resource definitions, each naming the host or
     resource and the field, so that a play can fail before it changes anything.
-  - Checks that every cluster host has a valid replication IP address, that resource names are valid and
-    unique, that every replica host is in the cluster, that the initial primary is a replica, that there is
-    at most one preferred primary per site, and that sizes are well-formed.
+  - Checks that every cluster host has a MARS host name and a unique IPv4 replication address (MARS
+    replicates over IPv4 only), that resource names are valid and unique, that every replica host is in the
+    cluster, that the initial primary is a replica, that there is at most one preferred primary per site, and
+    that sizes are sizes a resource can have.
+  - Names, addresses and sizes follow the real marsadm's rules, the same ones the modules apply
+    (C(plugins/module_utils/validate.py)).
 author:
   - georep.mars developers (@georep)
 options:
@@ -51,40 +54,24 @@ _value:
   elements: str
 '''
 
-import re
-
-try:
-    import netaddr
-    HAS_NETADDR = True
-except ImportError:
-    HAS_NETADDR = False
-
-from ansible.errors import AnsibleFilterError
-from ansible_collections.georep.mars.plugins.filter.size_bytes import size_bytes
-
-# marsadm accepts resource names made of these characters; "all" means every resource.
-RESOURCE_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$')
-
-
-def is_ip_address(value):
-    if not HAS_NETADDR:
-        raise AnsibleFilterError('the georep.mars.fleet_errors filter needs the Python library netaddr on the controller')
-    try:
-        netaddr.IPAddress(str(value), flags=netaddr.INET_PTON)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return False
-    return True
+from ansible_collections.georep.mars.plugins.module_utils.validate import (
+    host_name_error, ipv4_address_error, resource_name_error, resource_size_error)
 
 
 def _host_errors(hostvars, cluster_hosts):
     errors = []
     seen_ips = {}
     for host in cluster_hosts:
+        reason = host_name_error(host, 'inventory name')
+        if reason:
+            errors.append("host '%s': %s" % (host, reason))
         ip = hostvars.get(host, {}).get('mars_replication_ip')
         if ip is None:
             errors.append("host '%s': mars_replication_ip is not set; give each cluster host the address MARS replicates over" % host)
-        elif not is_ip_address(ip):
-            errors.append("host '%s': mars_replication_ip '%s' is not an IP address" % (host, ip))
+            continue
+        reason = ipv4_address_error(ip, 'mars_replication_ip')
+        if reason:
+            errors.append("host '%s': %s" % (host, reason))
         elif str(ip) in seen_ips:
             errors.append("host '%s': mars_replication_ip '%s' is also the address of '%s'" % (host, ip, seen_ips[str(ip)]))
         else:
@@ -119,11 +106,9 @@ def _resource_errors(resource, hostvars, cluster_hosts):
                           % (where, site, by_site[site], host))
         by_site[site] = host
     if resource.get('size') is not None:
-        size = size_bytes(resource['size'])
-        if size is None:
-            errors.append("%s: size '%s' is not a size (a number with an optional k/m/g/t or K/M/G/T suffix)" % (where, resource['size']))
-        elif size % 4096 or size < 64 * 1024:
-            errors.append("%s: size '%s' must be a multiple of 4096 bytes and at least 64 KiB" % (where, resource['size']))
+        reason = resource_size_error(resource['size'])
+        if reason:
+            errors.append("%s: %s" % (where, reason))
     disks = resource.get('disks') or {}
     for host in replicas:
         disk = disks.get(host, resource.get('disk'))
@@ -144,9 +129,9 @@ def fleet_errors(resources, hostvars, cluster_hosts):
     names = {}
     for index, resource in enumerate(resources or []):
         name = resource.get('name') if isinstance(resource, dict) else None
-        if not name or not RESOURCE_NAME.match(str(name)) or name == 'all':
-            errors.append("mars_resources[%d]: name '%s' is not a valid resource name (letters, digits, '_', '-', '.'; not 'all')"
-                          % (index, name))
+        reason = resource_name_error(name)
+        if reason:
+            errors.append("mars_resources[%d]: %s" % (index, reason))
             continue
         if name in names:
             errors.append("resource '%s': defined twice (mars_resources[%d] and [%d])" % (name, names[name], index))

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: host_resources
 short_description: The MARS resources one host replicates, with its own disk and role
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - From the fleet description (C(mars_resources)), the entries whose C(replicas) include O(host), each with
     C(disk) resolved for that host (C(disks.HOST) or C(disk)), C(primary) set (C(primary), else the first of

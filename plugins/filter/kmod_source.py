@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: kmod_source
 short_description: The MARS sources to build for a kernel
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Picks one entry of the kmod role's list C(mars_kmod_source_choices), the one named
     O(wanted), or for V(auto) the first whose C(kernel_min)..C(kernel_max) holds O(kernel)

@@ -9,10 +9,13 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: size_bytes
 short_description: A size as marsadm reads it, in bytes
-version_added: 0.1.0
+version_added: 1.0.0
 description:
-  - C(k), C(m), C(g), C(t), C(p) are powers of 1000, C(K), C(M), C(G), C(T), C(P) powers of 1024, as in
-    C(marsadm create-resource) and C(resize). Returns V(None) for anything else.
+  - A number with at most one suffix, as C(marsadm create-resource) and C(resize) read it - C(k), C(m),
+    C(g), C(t), C(p) are powers of 1000, C(K), C(M), C(G), C(T), C(P) powers of 1024, a decimal fraction
+    such as V(1.5G) is allowed; the result must be a multiple of 4096 bytes.
+  - Returns V(None) for anything else, for example V(64MB), V(64MiB), V(-1) or V(1001).
+  - The same rule as the modules' O(georep.mars.resource#module:size).
 author:
   - georep.mars developers (@georep)
 options:
@@ -30,24 +33,19 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _value:
-  description: The size in bytes, or V(None) when the input is not a size.
+  description: The size in bytes, or V(None) when marsadm would refuse the input.
   type: int
 '''
 
-import re
-
-SIZE = re.compile(r'^[0-9]+[kmgtpKMGTP]?$')
-SIZE_FACTORS = {'': 1, 'k': 1000, 'm': 1000 ** 2, 'g': 1000 ** 3, 't': 1000 ** 4, 'p': 1000 ** 5,
-                'K': 1024, 'M': 1024 ** 2, 'G': 1024 ** 3, 'T': 1024 ** 4, 'P': 1024 ** 5}
+from ansible_collections.georep.mars.plugins.module_utils.validate import ValidationError, parse_size
 
 
-def size_bytes(text):
-    """A marsadm size (``64M``, ``10g``, ``4096``) in bytes, or None when it is malformed."""
-    text = str(text).strip()
-    if not SIZE.match(text):
+def size_bytes(value):
+    """A marsadm size (``64M``, ``10g``, ``4096``) in bytes, or None when marsadm would refuse it."""
+    try:
+        return parse_size(value)
+    except ValidationError:
         return None
-    suffix = text[-1] if text[-1].isalpha() else ''
-    return int(text[:len(text) - len(suffix)]) * SIZE_FACTORS[suffix]
 
 
 class FilterModule(object):

@@ -11,15 +11,14 @@
   doc fragment.
 * :class:`MarsContext`: read state, run marsadm, wait with an injectable clock,
   fail with the commands that already ran.
-* Input validation that produces one-sentence errors.
+
+The input rules (names, addresses, sizes) live in ``validate.py``.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import ipaddress
 import os
-import re
 import stat
 import time
 
@@ -27,13 +26,7 @@ from ansible_collections.georep.mars.plugins.module_utils.runner import (
     MARSADM_ENV, MarsadmError, MarsadmResult, MarsadmRunner, find_marsadm)
 from ansible_collections.georep.mars.plugins.module_utils.state import ClusterState
 from ansible_collections.georep.mars.plugins.module_utils.tree import MarsTree
-
-RESOURCE_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
-HOST_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$')
-RESERVED_RESOURCE_NAMES = ('all',)
-SIZE_RE = re.compile(r'^\s*(\d+)\s*([kmgtpKMGTP]?)[bB]?\s*$')
-SIZE_FACTORS = {'': 1, 'k': 1000, 'm': 1000 ** 2, 'g': 1000 ** 3, 't': 1000 ** 4, 'p': 1000 ** 5,
-                'K': 1024, 'M': 1024 ** 2, 'G': 1024 ** 3, 'T': 1024 ** 4, 'P': 1024 ** 5}
+from ansible_collections.georep.mars.plugins.module_utils.validate import resource_name_error
 
 
 def marsadm_argument_spec():
@@ -113,44 +106,6 @@ class Environment(object):
                 os.close(handle)
         except OSError:
             return 'block', None
-
-
-def parse_size(value):
-    """Bytes from an int or a marsadm-style size (``k/m/g`` x1000, ``K/M/G`` x1024); None if invalid."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    match = SIZE_RE.match(str(value))
-    if not match:
-        return None
-    return int(match.group(1)) * SIZE_FACTORS[match.group(2)]
-
-
-def invalid_resource_name(name):
-    """None when NAME is usable as a MARS resource name, else the reason."""
-    if not RESOURCE_NAME_RE.match(name or '') or name in RESERVED_RESOURCE_NAMES:
-        return ("resource name '%s' is invalid: use 1-64 letters, digits, '_', '-' or '.', starting with a "
-                "letter or digit ('all' is reserved)" % name)
-    return None
-
-
-def invalid_host_name(name, option):
-    if not HOST_NAME_RE.match(name or ''):
-        return ("%s '%s' is not a MARS host name: use the short node name (uname -n) without dots" % (option, name))
-    return None
-
-
-def invalid_ipv4(value, option):
-    """None when VALUE is an IPv4 address, else the reason (MARS peers are IPv4)."""
-    try:
-        ipaddress.IPv4Address(u'%s' % value)
-    except (ValueError, ipaddress.AddressValueError):
-        return ("%s '%s' is not an IPv4 address; MARS replicates over IPv4, give the replication address "
-                "such as 10.0.0.2" % (option, value))
-    return None
 
 
 class MarsContext(object):
@@ -257,7 +212,7 @@ class MarsContext(object):
                       "(georep.mars.cluster does this) and retry." % (self.host, what))
 
     def require_resource(self, current, name):
-        reason = invalid_resource_name(name)
+        reason = resource_name_error(name)
         if reason:
             self.fail(reason + '.')
         res = current.resource(name)

@@ -7,7 +7,9 @@
 Every answer follows the semantics of the ``marsadm view-*`` primitive of the
 same name (marsadm 2.9, ``userspace/marsadm`` of mars0.1astable177); the
 docstrings name the primitive.  Empty or missing links mean "unknown/false",
-as with marsadm.  Pure Python, no Ansible imports.
+as with marsadm.  Pure Python, no Ansible imports: the monitoring and
+housekeeping roles ship this file and tree.py beside their scripts on the hosts
+(stdlib imports only), so that their metrics give the answers of georep.mars.info.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -126,6 +128,10 @@ class ResourceState(object):
         if not value or value == NONE_HOST:
             return None
         return value
+
+    def indicator(self, host, key):
+        """An ``actual-HOST/key`` indicator as marsadm's view-is-* reads it (empty or 0: false)."""
+        return _truthy(self.actual(host, key))
 
     def is_primary(self, host):
         """view-is-primary: raw ``actual-HOST/is-primary`` is 1."""
@@ -477,12 +483,25 @@ class ClusterState(object):
         """This host belongs to a cluster: real uuid plus its own ``ips/ip-HOST``."""
         return self.uuid is not None and self.host in self.hosts
 
+    def last_seen(self, host):
+        """Lamport stamp of HOST's last sign of life here (``actual-HOST/time``); None when unknown."""
+        return parse_lamport(self.tree.get('actual-%s/time' % host))
+
     def host_alive(self, host):
-        stamp = parse_lamport(self.tree.get('actual-%s/time' % host))
+        stamp = self.last_seen(host)
         return stamp is not None and stamp + self.window >= self.now
 
-    def global_emergency(self, host):
-        return to_int(self.tree.get('actual-%s/emergency' % host))
+    def global_emergency(self, host, default=0):
+        """Global emergency level 0..4 of HOST (``actual-HOST/emergency``); ``default`` when unknown."""
+        return to_int(self.tree.get('actual-%s/emergency' % host), default)
+
+    def rest_space_gb(self, host):
+        """Free space of HOST's /mars as its kernel reports it (GiB); None when unknown."""
+        return to_int(self.tree.get('actual-%s/rest-space' % host), None)
+
+    def total_space_gb(self, host):
+        """Size of HOST's /mars as its kernel reports it (GiB); None when unknown."""
+        return to_int(self.tree.get('actual-%s/total-space' % host), None)
 
     def resource(self, name):
         if name not in self._resources:
@@ -514,8 +533,8 @@ class ClusterState(object):
                 'ip': ip,
                 'alive': self.host_alive(host),
                 'emergency_level': self.global_emergency(host),
-                'rest_space_gb': to_int(self.tree.get('actual-%s/rest-space' % host), None),
-                'total_space_gb': to_int(self.tree.get('actual-%s/total-space' % host), None),
+                'rest_space_gb': self.rest_space_gb(host),
+                'total_space_gb': self.total_space_gb(host),
                 'buildtag': self.tree.get('actual-%s/buildtag' % host),
                 'marsadm_version': self.tree.get('actual-%s/marsadm-version' % host),
             }

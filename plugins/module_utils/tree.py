@@ -10,7 +10,9 @@ matter are the transaction logfiles ``resource-R/log-*``.  Reading the tree
 directly answers every question of ``marsadm view-*`` for all resources at the
 cost of one directory walk instead of one Perl process per value.
 
-Pure Python, no Ansible imports, so that unit tests and the emulator can use it.
+Pure Python, no Ansible imports, so that unit tests and the emulator can use it,
+and the monitoring and housekeeping roles ship it beside their scripts on the
+hosts (keep it that way: stdlib imports only).
 """
 
 from __future__ import absolute_import, division, print_function

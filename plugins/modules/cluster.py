@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: cluster
 short_description: Create, join or leave a MARS cluster
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - O(state=present) on the founding host (O(founder) is this host) runs C(marsadm create-cluster); on every
     other host it runs C(marsadm join-cluster FOUNDER [FOUNDER_IP]).
@@ -39,10 +39,12 @@ options:
   founder_ip:
     description:
       - Replication IPv4 address of O(founder), passed to C(join-cluster) when the name does not resolve.
+      - MARS replicates over IPv4 only, so an IPv6 address is refused.
     type: str
   ip:
     description:
       - Replication IPv4 address of this host (C(marsadm --ip=IP)). By default marsadm resolves the host name.
+      - MARS replicates over IPv4 only, so an IPv6 address is refused.
       - When the host is already a member with another address the module fails; changing the address of a
         member is a deliberate expert operation (C(marsadm lowlevel-set-host-ip)).
     type: str
@@ -88,8 +90,8 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import (
-    MarsContext, invalid_host_name, invalid_ipv4, marsadm_argument_spec)
+from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error, ipv4_address_error
 
 
 def summary(current):
@@ -112,10 +114,10 @@ class ClusterModule(object):
     def validate(self):
         problems = []
         if self.params['founder']:
-            problems.append(invalid_host_name(self.params['founder'], 'founder'))
+            problems.append(host_name_error(self.params['founder'], 'founder'))
         for option in ('ip', 'founder_ip'):
             if self.params[option]:
-                problems.append(invalid_ipv4(self.params[option], option))
+                problems.append(ipv4_address_error(self.params[option], option))
         problems = [p for p in problems if p]
         if problems:
             self.ctx.fail('; '.join(problems) + '.')

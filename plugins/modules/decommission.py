@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: decommission
 short_description: Remove a host from a MARS cluster for good
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Run the same task on every cluster host. Each host does its part, depending on its role.
   - On the host named in O(host), the module refuses while that host is primary of any resource. It also
@@ -81,12 +81,12 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import (
-    MarsContext, invalid_host_name, marsadm_argument_spec)
+from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
 from ansible_collections.georep.mars.plugins.module_utils.runner import MarsadmError
 from ansible_collections.georep.mars.plugins.module_utils.state import to_int
 from ansible_collections.georep.mars.plugins.module_utils.switch import (
     handover_blockers, verify_primary)
+from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error
 
 
 def memberships(current, host):
@@ -198,9 +198,9 @@ class Decommission(object):
             self.ctx.fail(str(MarsadmError(result, self.me)), marsadm=result.as_dict())
 
     def run(self):
-        problems = [invalid_host_name(self.host, 'host')]
+        problems = [host_name_error(self.host, 'host')]
         if self.target:
-            problems.append(invalid_host_name(self.target, 'handover_to'))
+            problems.append(host_name_error(self.target, 'handover_to'))
             if self.target == self.host:
                 problems.append('handover_to must name a survivor, not the host %s itself' % self.host)
         problems = [p for p in problems if p]

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: failover
 short_description: Forced promotion of a MARS survivor when the primary is lost
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Makes the host the task runs on the primary of one or many resources although the old primary is gone.
     It runs C(marsadm pause-fetch RES) and then C(marsadm primary --force RES), the unplanned failover of the
@@ -87,9 +87,9 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import (
-    MarsContext, invalid_resource_name, marsadm_argument_spec)
+from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
 from ansible_collections.georep.mars.plugins.module_utils.switch import is_primary_here, verify_primary
+from ansible_collections.georep.mars.plugins.module_utils.validate import resource_name_error
 
 
 def old_primaries(res, host):
@@ -110,7 +110,7 @@ def main():
     ctx = MarsContext(module)
     host = ctx.host
     names = module.params['name']
-    problems = [p for p in (invalid_resource_name(n) for n in names) if p]
+    problems = [p for p in (resource_name_error(n) for n in names) if p]
     if problems:
         ctx.fail('; '.join(problems) + '.')
     current = ctx.state()

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: handover
 short_description: Planned switch of MARS resources to this host
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Makes the target host (the host the task runs on) the primary of one or many resources with
     C(marsadm primary RES), the planned handover. The old primary must be alive.
@@ -96,10 +96,10 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import (
-    MarsContext, invalid_host_name, invalid_resource_name, marsadm_argument_spec)
+from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
 from ansible_collections.georep.mars.plugins.module_utils.switch import (
     handover_blockers, is_primary_here, verify_primary)
+from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error, resource_name_error
 
 
 def primaries(current, names):
@@ -121,7 +121,7 @@ def main():
     host = ctx.host
     names = module.params['name']
     target = module.params['target'] or host
-    problems = [invalid_resource_name(n) for n in names] + [invalid_host_name(target, 'target')]
+    problems = [resource_name_error(n) for n in names] + [host_name_error(target, 'target')]
     problems = [p for p in problems if p]
     if problems:
         ctx.fail('; '.join(problems) + '.')

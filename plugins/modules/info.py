@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: info
 short_description: Cluster and resource facts of MARS, read in one pass
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the local C(/mars) symlink tree once and reports cluster membership, peers, and for every resource
     the role, designated and actual primary, members, consistency, sync/fetch/replay rest in bytes, split brain,

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: resource
 short_description: Create, join, grow, leave and delete MARS resources
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - O(state=present) on the designated primary (O(primary) is this host) creates the resource with
     C(marsadm create-resource); on every other host it joins it with C(marsadm join-resource).
@@ -29,7 +29,9 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Resource name (1-64 letters, digits, V(_), V(-), V(.); not V(all)).
+      - Resource name as marsadm accepts it - 1 to 63 ASCII letters, digits, V(_) and V(-), not starting
+        with V(-); not one of the names marsadm reserves (V(none), V(all), V(any), V(full), V(empty),
+        V(undefined), V(remote), V(local), V(localhost)).
     type: str
     required: true
   state:
@@ -52,8 +54,9 @@ options:
     type: str
   size:
     description:
-      - Resource size in bytes, or with a suffix as marsadm understands it (V(k), V(m), V(g), V(t) are powers
-        of 1000, V(K), V(M), V(G), V(T) powers of 1024). Must be a multiple of 4096.
+      - Resource size in bytes, or a number with one suffix as marsadm reads it (V(k), V(m), V(g), V(t), V(p)
+        are powers of 1000, V(K), V(M), V(G), V(T), V(P) powers of 1024; V(1.5G) is allowed, V(64MB) and
+        V(64MiB) are not). Must be a multiple of 4096 bytes and more than 64 KiB.
       - At creation the default is the whole disk. A larger value than the current size grows the resource
         (C(marsadm resize)); this runs on the actual primary only and needs every member's disk to be large
         enough. Shrinking is impossible.
@@ -61,6 +64,7 @@ options:
   device_name:
     description:
       - Name of the device below C(/dev/mars/). Defaults to O(name). Only used when creating or joining.
+      - The rules of O(name) apply.
     type: str
   wait:
     description:
@@ -138,9 +142,10 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import (
-    MarsContext, invalid_host_name, invalid_resource_name, marsadm_argument_spec, parse_size)
+from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
 from ansible_collections.georep.mars.plugins.module_utils.state import to_int
+from ansible_collections.georep.mars.plugins.module_utils.validate import (
+    device_name_error, host_name_error, parse_size, resource_name_error, resource_size_error)
 
 # How long the last member waits for the others' leave-resource to replicate before refusing.
 LEAVE_GRACE_SECONDS = 30
@@ -169,20 +174,17 @@ class ResourceModule(object):
 
     # ---------------------------------------------------------------- checks
     def validate(self):
-        problems = [invalid_resource_name(self.name)]
+        problems = [resource_name_error(self.name)]
         if self.params['primary']:
-            problems.append(invalid_host_name(self.params['primary'], 'primary'))
+            problems.append(host_name_error(self.params['primary'], 'primary'))
         if self.params['device_name']:
-            problems.append(invalid_resource_name(self.params['device_name']) and
-                            "device_name '%s' is invalid: use letters, digits, '_', '-' or '.'" % self.params['device_name'])
+            problems.append(device_name_error(self.params['device_name'], 'device_name'))
         self.size = None
         if self.params['size'] is not None:
-            self.size = parse_size(self.params['size'])
-            if self.size is None or self.size <= 0:
-                problems.append("size '%s' is not a size: give bytes or a number with k/m/g/t (x1000) or K/M/G/T "
-                                "(x1024), e.g. 100G" % self.params['size'])
-            elif self.size % 4096:
-                problems.append("size '%s' (%d bytes) is not a multiple of 4096 bytes" % (self.params['size'], self.size))
+            reason = resource_size_error(self.params['size'])
+            problems.append(reason)
+            if not reason:
+                self.size = parse_size(self.params['size'])
         problems = [p for p in problems if p]
         if problems:
             self.fail('; '.join(problems) + '.')

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: resync
 short_description: Full resync of a MARS replica that may miss writes after emergency mode
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - After emergency mode (C(/mars) ran full on the primary) the primary wrote without logging and left a hole
     in the logfile sequence. A secondary that replayed across the hole reports UpToDate and nothing left to

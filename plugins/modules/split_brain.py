@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: split_brain
 short_description: Detect and repair a MARS split brain on the losing host
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Detects a split brain of a resource from the local C(/mars) tree (two logfiles with the same number from
     different hosts, or version chains that diverged), like C(marsadm view-is-split-brain).
@@ -82,9 +82,9 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import (
-    MarsContext, invalid_host_name, marsadm_argument_spec)
+from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
 from ansible_collections.georep.mars.plugins.module_utils.state import to_int
+from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error
 
 
 def main():
@@ -99,7 +99,7 @@ def main():
     host = ctx.host
     name = module.params['name']
     loser = module.params['loser']
-    reason = invalid_host_name(loser, 'loser')
+    reason = host_name_error(loser, 'loser')
     if reason:
         ctx.fail(reason + '.')
     current = ctx.state()

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: kernel_in_range
 short_description: Is a kernel release within a range of kernels
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Compares a kernel release (C(uname -r)) with a lowest and a highest version, each on as many
     parts as the bound has. Debian's ABI number counts as a fourth part, so V(5.10.0-30-amd64)

@@ -111,6 +111,60 @@ def refuses(state, name, *extra):
     assert not any(h in run.recap for h in HOSTS), run
 
 
+def readme_example(title):
+    """The YAML block that follows the README heading with this title."""
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    section = text.split("\n## " + title + "\n", 1)[1]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_first_example_hands_r1_over(state, tmp_path):
+    """The README's first example, as a user would copy it, hands r1 over; a second run changes nothing."""
+    example = tmp_path / "hand-r1-over.yml"
+    example.write_text(readme_example("A first example: hand r1 over").replace("mars2", H2))
+    assert info(H1)["resources"]["r1"]["is_primary"], "r1 must start on %s" % H1
+    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY, str(example)]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
+    for attempt in ("first", "again"):
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+        run = Run("readme-" + attempt, result.returncode, result.stdout + result.stderr)
+        assert run.rc == 0 and run.recap[H2]["changed"] == (1 if attempt == "first" else 0), run
+    assert info(H2)["resources"]["r1"]["is_primary"]
+    run = playbook("handover", state["vars"], "-e", "resource=r1", "-e", "target=" + H1)  # back, for the tests below
+    assert run.rc == 0 and info(H1)["resources"]["r1"]["is_primary"], run
+
+
+def test_a_clean_clone_works_as_an_awx_project(state, tmp_path):
+    """What AWX does with a project: a clean checkout, the collections of collections/requirements.yml
+    in a directory of their own (AWX installs them from Galaxy; here they come from the ansible package),
+    then playbooks of the checkout, which must find georep.mars in the checkout itself. ansible-core only
+    (.venv-2.18 has no ansible package), cwd the checkout, so its ansible.cfg applies as in AWX."""
+    project = tmp_path / "project"
+    subprocess.run(["git", "clone", "-q", REPO, str(project)], check=True, timeout=120)
+    requirements = tmp_path / "requirements_collections"
+    with open(project / "collections" / "requirements.yml", encoding="utf-8") as handle:
+        wanted = [c["name"] for c in yaml.safe_load(handle)["collections"]]
+    shipped = os.path.join(REPO, ".venv", "lib", "python3.11", "site-packages", "ansible_collections")
+    for name in wanted:
+        namespace, collection = name.split(".")
+        assert os.path.isdir(os.path.join(shipped, namespace, collection)), "the ansible package lacks " + name
+        (requirements / "ansible_collections" / namespace).mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.join(shipped, namespace, collection), requirements / "ansible_collections" / namespace / collection)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(requirements), ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_HOST_KEY_CHECKING="False")
+    ansible_playbook = os.path.join(REPO, ".venv-2.18", "bin", "ansible-playbook")
+    for name in ("site", "split_brain", "decommission"):  # roles by FQCN, modules, filters
+        result = subprocess.run([ansible_playbook, "-i", INVENTORY, "--syntax-check", "playbooks/%s.yml" % name],
+                                cwd=project, capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    result = subprocess.run([ansible_playbook, "-i", INVENTORY, "-e", "@%s" % state["vars"], "-e", "resource=r1", "-e", "target=" + H1,
+                             "playbooks/handover.yml"], cwd=project, capture_output=True, text=True, env=env, timeout=600, check=False)
+    run = Run("awx-project-handover", result.returncode, result.stdout + result.stderr)
+    assert run.rc == 0 and run.changed() == 0, run
+
+
 def test_add_replica(state):
     refuses(state, "add_replica", "-e", "resource=r2", "-e", "host=" + H1)
     args = ("-e", "resource=r2", "-e", "host=" + H1, "-e", "disk=/dev/vdc")

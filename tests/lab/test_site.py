@@ -74,7 +74,7 @@ def test_bad_inventory_fails_before_any_change(bare_lab, tmp_path):
     for message in ("resource '%s': defined twice" % first["name"],
                     "resource 'r8': preferred_primaries names two hosts in site",
                     "resource 'r9': replica host 'nohost' is not in the cluster",
-                    "host '%s': mars_replication_ip '10.77.0.300' is not an IP address" % HOSTS[0]):
+                    "host '%s': mars_replication_ip '10.77.0.300' is not an IPv4 address" % HOSTS[0]):
         assert message in output, output[-3000:]
     # a size the disks cannot hold
     output = site_refuses(tmp_path, [dict(first, size="2G")] + FLEET[1:])

@@ -7,6 +7,10 @@ When /mars fills up, MARS goes into emergency mode: the primary stops transactio
 leaves a hole in the logfile sequence, and secondaries then need a full sync. This check warns
 before that. It also reports the kernel's own emergency level (actual-HOST/emergency).
 
+The emergency level is read as georep.mars.info reads it, with the collection's /mars reader:
+tree.py and state.py, which the housekeeping role installs beside this script (in the collection
+they are plugins/module_utils).
+
 Exit status: 0 ok, 1 above the warning threshold, 2 above the critical threshold or in
 emergency, 3 /mars cannot be read.
 """
@@ -19,7 +23,29 @@ import socket
 import sys
 import time
 
+HERE = os.path.dirname(os.path.realpath(__file__))
+# Where tree.py and state.py are: beside this script on a host; in the collection (a checkout or
+# an installed collection) in plugins/module_utils, three levels above roles/housekeeping/files.
+READER_DIRS = (HERE, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "plugins", "module_utils"))
+for _directory in READER_DIRS:
+    if all(os.path.isfile(os.path.join(_directory, name)) for name in ("tree.py", "state.py")):
+        sys.path.insert(0, _directory)
+        break
+_BYTECODE, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ left beside the script
+try:
+    from state import ClusterState  # noqa: E402 pylint: disable=wrong-import-position
+    from tree import MarsTree  # noqa: E402 pylint: disable=wrong-import-position
+except ImportError as _error:
+    # exit status 3 (unknown), which fails the play, not 1 (a mere warning)
+    sys.stderr.write("UNKNOWN: cannot import the /mars reader (%s): tree.py and state.py of the georep.mars "
+                     "collection (plugins/module_utils) must be beside %s; the georep.mars.housekeeping role "
+                     "installs them there\n" % (_error, os.path.realpath(__file__)))
+    sys.exit(3)
+sys.dont_write_bytecode = _BYTECODE
+
 LEVELS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+# georep.mars.info's default; the emergency level does not depend on it.
+WINDOW = 60
 
 
 def used_percent(mars_dir):
@@ -32,11 +58,8 @@ def used_percent(mars_dir):
 
 
 def kernel_emergency(mars_dir, host):
-    try:
-        value = os.readlink(os.path.join(mars_dir, "actual-" + host, "emergency"))
-    except OSError:
-        return 0
-    return int(value) if value.isdigit() else 0
+    """The kernel's global emergency level of HOST (actual-HOST/emergency), 0 when unknown."""
+    return ClusterState(MarsTree.read(mars_dir), host, time.time(), WINDOW).global_emergency(host)
 
 
 def check(mars_dir, host, warn, crit):

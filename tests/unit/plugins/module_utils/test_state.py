@@ -20,8 +20,6 @@ import yaml
 from ansible_collections.georep.mars.plugins.module_utils.state import (
     ClusterState, compare_replay_links, parse_replay_link, to_int)
 from ansible_collections.georep.mars.plugins.module_utils.tree import MarsTree
-from ansible_collections.georep.mars.plugins.module_utils.common import (
-    invalid_ipv4, invalid_resource_name, parse_size)
 from ansible_collections.georep.mars.plugins.module_utils.runner import MarsadmResult
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures')
@@ -114,10 +112,6 @@ def test_small_parsers():
     assert compare_replay_links('log-000000002-vm1,0,0', 'log-000000001-vm1,99,0') == 1
     assert compare_replay_links('log-000000001-vm1,5,0', 'log-000000001-vm2,5,9') == 0
     assert to_int('') == 0 and to_int('12\n') == 12 and to_int(None, None) is None
-    assert parse_size('256M') == 268435456 and parse_size('1g') == 10 ** 9 and parse_size(4096) == 4096
-    assert parse_size('1.5G') is None
-    assert invalid_resource_name('all') and invalid_resource_name('a/b') and not invalid_resource_name('r1.data')
-    assert invalid_ipv4('10.0.0.256', 'ip') and invalid_ipv4('fe80::1', 'ip') and not invalid_ipv4('10.0.0.2', 'ip')
 
 
 def test_marsadm_result_failure_detection():
