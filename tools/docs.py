@@ -299,7 +299,7 @@ def playbook_pages(links):
            "The collection's playbooks, run as ``ansible-playbook -i INVENTORY georep.mars.NAME``. "
            "Each page is generated from the playbook itself.", "",
            ".. toctree::", "   :hidden:", ""]
-    out += ["   %s" % name for name, _ in pages]
+    out += ["   %s" % name for name, unused_page in pages]
     out += ["", ".. list-table::", "   :header-rows: 1", "   :widths: 1 4", "",
             "   * - Playbook", "     - What it does"]
     for name, summary in pages:
@@ -446,7 +446,7 @@ def run(step, argv, env, failed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--no-lint", action="store_true", help="skip antsibull-docs lint-collection-docs")
     args = parser.parse_args()
     start = time.monotonic()

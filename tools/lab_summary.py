@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The end of 'make lab': what is up (hosts, resources, who is primary, in sync or not), as
 georep.mars.info reports it from each host, and what to try next."""
 
@@ -18,7 +17,7 @@ def facts_by_host():
                             capture_output=True, text=True, env=env, timeout=300, check=False)
     facts = {}
     for line in result.stdout.splitlines():
-        host, _, rest = line.partition(" | ")
+        host, unused_sep, rest = line.partition(" | ")
         if rest.startswith("SUCCESS => "):
             facts[host] = json.loads(rest[len("SUCCESS => "):])
         else:

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD dest=build/sanity/ansible_collections/georep/mars
 rm -rf build/sanity && mkdir -p "$dest"
+# playbooks/collections (the link that lets a checkout find itself) is not part of the collection.
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
-  [ -e "$f" ] && printf '%s\0' "$f"
+  [ -e "$f" ] && [[ $f != playbooks/collections/* ]] && printf '%s\0' "$f"
 done | rsync -a --from0 --files-from=- ./ "$dest/"
 # The copy sits inside this git work tree, where it is ignored; a git repository of its own
 # makes ansible-test list exactly the copied files.
