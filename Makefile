@@ -6,18 +6,21 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 LABCTL := python3 lab/labctl.py
 
-.PHONY: help deps lab lab-up lab-down site test unit sanity lint molecule labtest bench clean-lab changelog realmars
+.PHONY: help deps lab lab-up lab-down site test unit sanity lint molecule labtest bench clean-lab changelog realmars docs ee
 
 help:
 	@echo "make lab    install what is missing, build the host image, start 3 lab hosts, run playbooks/site.yml"
 	@echo "make test   install what is missing and run every test (unit, sanity, lint, molecule, lab)"
 	@echo "make lab-down / clean-lab / unit / sanity / lint / molecule / labtest / bench"
 	@echo "make realmars  the collection on the real MARS module in qemu VMs (needs GEOREP_MARS_GIT)"
+	@echo "make ee     the AWX execution environment image georep-mars-ee:latest (offline: EE_ARGS=..., see docs/awx.md)"
+	@echo "make docs   the HTML docs site (modules, roles, plugins, playbooks, docs/*.md) in build/docs/html"
 
 deps:
 	@tools/bootstrap.sh all
 
 lab: deps lab-up site
+	@python3 tools/lab_summary.py
 
 lab-up:
 	@$(LABCTL) up
@@ -56,5 +59,11 @@ bench:
 realmars:
 	@tools/realmars.sh
 
+ee:
+	@tools/ee.sh build $(EE_ARGS)
+
 changelog:
 	antsibull-changelog lint
+
+docs:
+	python3 tools/docs.py

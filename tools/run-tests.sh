@@ -41,7 +41,7 @@ finish() {
 trap finish EXIT
 
 step cleanup labctl cleanup
-step unit-2.19 pytest -q -p no:cacheprovider tests/unit tests/emulator
+step unit-2.19 pytest -q -p no:cacheprovider --durations=15 tests/unit tests/emulator
 step unit-2.18 .venv-2.18/bin/python -m pytest -q -p no:cacheprovider -m "not slow" tests/unit
 step changelog antsibull-changelog lint
 step lint tools/lint.sh
@@ -49,7 +49,7 @@ step galaxy tools/galaxy-check.sh
 step sanity tools/sanity.sh
 # tests/lab/test_site.py rolls site.yml out on the lab (bare, --check, converge, again, --check).
 if step lab-up labctl up; then
-  step labtest pytest -q -p no:cacheprovider -m "not slow" tests/lab
+  step labtest pytest -q -p no:cacheprovider --durations=25 -m "not slow" tests/lab
   labctl down --volumes
 fi
 # The real MARS module (qemu VMs) and the real marsadm need the MARS sources, which CI cannot fetch.
