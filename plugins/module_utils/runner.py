@@ -101,11 +101,6 @@ class MarsadmRunner(object):
             raise MarsadmError(result, self.host)
         return result.stdout.strip()
 
-    @property
-    def commands(self):
-        """Every marsadm run so far, for the module result."""
-        return [result.as_dict() for result in self.results]
-
 
 def find_marsadm(module, path=None):
     """Absolute path of marsadm, or fail the module with what to do."""

@@ -90,7 +90,8 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
 from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error, ipv4_address_error
 
 
@@ -118,12 +119,8 @@ class ClusterModule(object):
         for option in ('ip', 'founder_ip'):
             if self.params[option]:
                 problems.append(ipv4_address_error(self.params[option], option))
-        problems = [p for p in problems if p]
-        if problems:
-            self.ctx.fail('; '.join(problems) + '.')
-        if not self.ctx.env.mars_mounted():
-            self.ctx.fail('%s is not a mounted filesystem on %s; create and mount it first (georep.mars storage '
-                          'role).' % ('/mars', self.host))
+        self.ctx.check_input(problems)
+        self.ctx.require_mounted()
 
     def modprobe_argv(self, *args):
         if self.modprobe is None:
@@ -225,8 +222,7 @@ class ClusterModule(object):
 
 
 def main():
-    argument_spec = marsadm_argument_spec()
-    argument_spec.update(
+    argument_spec = marsadm_argument_spec(
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         founder=dict(type='str'),
         founder_ip=dict(type='str'),

@@ -81,11 +81,10 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
-from ansible_collections.georep.mars.plugins.module_utils.runner import MarsadmError
-from ansible_collections.georep.mars.plugins.module_utils.state import to_int
-from ansible_collections.georep.mars.plugins.module_utils.switch import (
-    handover_blockers, verify_primary)
+from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
+from ansible_collections.georep.mars.plugins.module_utils.leave import leave_resource_plan
+from ansible_collections.georep.mars.plugins.module_utils.primary import handover_blockers, require_primary
 from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error
 
 
@@ -102,127 +101,110 @@ def summary(current, host):
 
 
 class Decommission(object):
+    """One run of the task on one cluster host: the leaving host, handover_to, or another survivor."""
+
     def __init__(self, module):
         self.module = module
         self.ctx = MarsContext(module)
-        self.me = self.ctx.host
-        self.host = module.params['host']
-        self.target = module.params['handover_to']
+        self.local_host = self.ctx.host
+        self.leaving = module.params['host']
+        self.handover_to = module.params['handover_to']
 
     def refuse_last_replicas(self, current):
-        last = last_replicas(current, self.host)
+        last = last_replicas(current, self.leaving)
         if last:
             self.ctx.fail("decommission of %s refused: it holds the last replica of %s; add another replica first "
-                          "(georep.mars.resource) or delete the resource deliberately." % (self.host, ', '.join(last)))
+                          "(georep.mars.resource) or delete the resource deliberately." % (self.leaving, ', '.join(last)))
 
     def leave(self, current):
         """On the host being removed."""
-        primaries = current.primary_resources(self.host)
-        if primaries and self.target and not self.ctx.check_mode:
-            current, _moved = self.ctx.wait_for(lambda s: not s.primary_resources(self.host), self.ctx.timeout)
-            primaries = current.primary_resources(self.host)
-        if primaries and not (self.target and self.ctx.check_mode):
-            hint = ('the handover to %s did not happen within %d s' % (self.target, self.ctx.timeout) if self.target
-                    else 'give handover_to, or hand over first with georep.mars.handover')
-            self.ctx.fail("decommission of %s refused: it is primary of %s; %s." % (self.host, ', '.join(primaries), hint))
+        primaries = current.primary_resources(self.leaving)
+        if primaries and self.handover_to and not self.ctx.check_mode:
+            current, _moved = self.ctx.wait_for(lambda s: not s.primary_resources(self.leaving), self.ctx.timeout)
+            primaries = current.primary_resources(self.leaving)
+        if primaries and not (self.handover_to and self.ctx.check_mode):
+            hint = ('the handover to %s did not happen within %d s' % (self.handover_to, self.ctx.timeout)
+                    if self.handover_to else 'give handover_to, or hand over first with georep.mars.handover')
+            self.ctx.fail("decommission of %s refused: it is primary of %s; %s." % (
+                self.leaving, ', '.join(primaries), hint))
         left = []
-        for name in memberships(current, self.host):
+        for name in memberships(current, self.leaving):
             res = current.resource(name)
-            if res.device_open_count(self.host):
+            if res.device_open_count(self.leaving):
                 self.ctx.fail("decommission of %s refused: device %s is open on it; stop the application and umount "
-                              "it first." % (self.host, res.device_name(self.host)))
-            if [k for k in res.switches_on(self.host) if k != 'emergency-limit'] or res.is_attached(self.host):
-                self.ctx.act(['down', name])
-            if to_int(res.switches(self.host).get('emergency-limit')):
-                self.ctx.act(['set-emergency-limit', name, '0'])
-            self.ctx.act(['leave-resource', name])
+                              "it first." % (self.leaving, res.device_name(self.leaving)))
+            self.ctx.act_all(leave_resource_plan(res, self.leaving))
             left.append(name)
-        if self.me in current.hosts:
+        if self.local_host in current.hosts:
             if not current.module_loaded:
                 self.ctx.fail("the mars kernel module is not loaded on %s, but leave-cluster needs it; run 'modprobe "
-                              "mars' and retry." % self.me)
+                              "mars' and retry." % self.local_host)
             self.ctx.act(['leave-cluster'])
         if not self.ctx.check_mode and self.ctx.planned:
             now = self.ctx.state()
-            if memberships(now, self.host) or self.host in now.hosts:
+            still = memberships(now, self.leaving) + (['the cluster'] if self.leaving in now.hosts else [])
+            if still:
                 self.ctx.fail("marsadm returned success but %s is still member of %s; see 'commands'." % (
-                    self.host, ', '.join(memberships(now, self.host) + (['the cluster'] if self.host in now.hosts else []))))
+                    self.leaving, ', '.join(still)))
         return left
 
     def take_over(self, current):
         """On handover_to: become primary where the leaving host is designated primary."""
-        names = [n for n in current.my_resources() if current.resource(n).designated_primary == self.host]
+        names = [n for n in current.my_resources() if current.resource(n).designated_primary == self.leaving]
         if not names:
             return []
-        hard, waitable = [], []
-        for name in names:
-            h, w = handover_blockers(current, current.resource(name), self.me)
-            hard.extend(h)
-            waitable.extend(w)
+        hard, waitable = handover_blockers(current, names, self.local_host)
         if hard or waitable:
-            self.ctx.fail('handover from %s to %s refused: %s.' % (self.host, self.me, '; '.join(hard + waitable)))
+            self.ctx.fail('handover from %s to %s refused: %s.' % (
+                self.leaving, self.local_host, '; '.join(hard + waitable)))
         for name in names:
             self.ctx.act(['primary', name])
-        if not self.ctx.check_mode:
-            failures = verify_primary(self.ctx, names)
-            if failures:
-                self.ctx.fail('handover from %s to %s failed although marsadm returned success: %s.' % (
-                    self.host, self.me, '; '.join(failures)))
+        require_primary(self.ctx, names, 'handover from %s to %s' % (self.leaving, self.local_host))
         return names
 
     def forget(self, current):
         """On a survivor: after the host left every resource, drop its IP link if still there."""
-        if self.host not in current.hosts:
+        if self.leaving not in current.hosts:
             return
-        if memberships(current, self.host) and not self.ctx.check_mode:
-            current, _gone = self.ctx.wait_for(lambda s: not memberships(s, self.host) or self.host not in s.hosts,
-                                               self.ctx.timeout)
-        if self.host not in current.hosts:
+        if memberships(current, self.leaving) and not self.ctx.check_mode:
+            current, _gone = self.ctx.wait_for(
+                lambda s: not memberships(s, self.leaving) or self.leaving not in s.hosts, self.ctx.timeout)
+        if self.leaving not in current.hosts:
             return
-        remaining = memberships(current, self.host)
+        remaining = memberships(current, self.leaving)
         if remaining and not self.ctx.check_mode:
             self.ctx.fail("%s is still a member of %s after %d s; run georep.mars.decommission on %s itself (it must "
-                          "leave its resources) and retry." % (self.host, ', '.join(remaining), self.ctx.timeout, self.host))
-        args = ['lowlevel-delete-host', self.host]
-        if self.ctx.check_mode:
-            self.ctx.act(args)
-            return
-        self.ctx.planned.append(self.ctx.runner.argv(args))
-        result = self.ctx.runner.run(args, check=False)
-        if result.failed:
-            if self.host not in self.ctx.state().hosts:
-                # Every survivor runs this: another one (or the host's own leave-cluster) was
-                # faster, and marsadm refuses to delete a host that is gone. Nothing changed here.
-                self.ctx.planned.pop()
-                return
-            self.ctx.fail(str(MarsadmError(result, self.me)), marsadm=result.as_dict())
+                          "leave its resources) and retry." % (self.leaving, ', '.join(remaining), self.ctx.timeout,
+                                                               self.leaving))
+        # Every survivor runs this: when another one (or the host's own leave-cluster) was
+        # faster, marsadm refuses to delete a host that is gone, and nothing changed here.
+        self.ctx.act(['lowlevel-delete-host', self.leaving],
+                     already_done=lambda: self.leaving not in self.ctx.state().hosts)
 
     def run(self):
-        problems = [host_name_error(self.host, 'host')]
-        if self.target:
-            problems.append(host_name_error(self.target, 'handover_to'))
-            if self.target == self.host:
-                problems.append('handover_to must name a survivor, not the host %s itself' % self.host)
-        problems = [p for p in problems if p]
-        if problems:
-            self.ctx.fail('; '.join(problems) + '.')
+        problems = [host_name_error(self.leaving, 'host')]
+        if self.handover_to:
+            problems.append(host_name_error(self.handover_to, 'handover_to'))
+            if self.handover_to == self.leaving:
+                problems.append('handover_to must name a survivor, not the host %s itself' % self.leaving)
+        self.ctx.check_input(problems)
         current = self.ctx.state()
-        before = summary(current, self.host)
+        before = summary(current, self.leaving)
         role, left, switched = 'none', [], []
-        if current.joined or self.me in current.hosts:
-            if self.host not in current.hosts and not memberships(current, self.host):
-                role = 'leaving' if self.me == self.host else 'survivor'
-                if not current.tree.deleted('ips/ip-' + self.host):
+        if current.joined or self.local_host in current.hosts:
+            if self.leaving not in current.hosts and not memberships(current, self.leaving):
+                role = 'leaving' if self.local_host == self.leaving else 'survivor'
+                if not current.tree.deleted('ips/ip-' + self.leaving):
                     self.ctx.warn("host '%s' is not known in this cluster (no ips/ip-%s, not even a deleted one); "
-                                  "nothing to do, check the name." % (self.host, self.host))
+                                  "nothing to do, check the name." % (self.leaving, self.leaving))
             else:
                 self.refuse_last_replicas(current)
-                if self.me == self.host:
+                if self.local_host == self.leaving:
                     role = 'leaving'
                     left = self.leave(current)
                 else:
                     role = 'survivor'
-                    if self.me == self.target:
+                    if self.local_host == self.handover_to:
                         role = 'handover'
                         switched = self.take_over(current)
                         current = self.ctx.state() if switched and not self.ctx.check_mode else current
@@ -230,15 +212,14 @@ class Decommission(object):
         changed = bool(self.ctx.planned)
         after = before
         if changed:
-            after = {'cluster_hosts': sorted(h for h in current.hosts if h != self.host), 'resources_of_host': []}
+            after = {'cluster_hosts': sorted(h for h in current.hosts if h != self.leaving), 'resources_of_host': []}
             if not self.ctx.check_mode:
-                after = summary(self.ctx.state(), self.host)
+                after = summary(self.ctx.state(), self.leaving)
         self.ctx.exit(changed, before, after, role=role, left_resources=left, switched=switched)
 
 
 def main():
-    argument_spec = marsadm_argument_spec()
-    argument_spec.update(
+    argument_spec = marsadm_argument_spec(
         host=dict(type='str', required=True),
         handover_to=dict(type='str'),
     )

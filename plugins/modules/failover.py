@@ -87,8 +87,10 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
-from ansible_collections.georep.mars.plugins.module_utils.switch import is_primary_here, verify_primary
+from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
+from ansible_collections.georep.mars.plugins.module_utils.primary import (
+    is_primary_here, primaries, primaries_after_switch, require_primary)
 from ansible_collections.georep.mars.plugins.module_utils.validate import resource_name_error
 
 
@@ -100,8 +102,7 @@ def old_primaries(res, host):
 
 
 def main():
-    argument_spec = marsadm_argument_spec()
-    argument_spec.update(
+    argument_spec = marsadm_argument_spec(
         name=dict(type='list', elements='str', required=True, aliases=['resources']),
         force=dict(type='bool', default=False),
         allow_alive_primary=dict(type='bool', default=False),
@@ -110,16 +111,10 @@ def main():
     ctx = MarsContext(module)
     host = ctx.host
     names = module.params['name']
-    problems = [p for p in (resource_name_error(n) for n in names) if p]
-    if problems:
-        ctx.fail('; '.join(problems) + '.')
-    current = ctx.state()
-    ctx.require_cluster(current)
-    for name in names:
-        ctx.require_resource(current, name)
+    ctx.check_input([resource_name_error(n) for n in names])
+    current = ctx.joined_state(names)
     todo = [name for name in names if not is_primary_here(current.resource(name), host)]
-    before = dict((n, {'designated_primary': current.resource(n).designated_primary,
-                       'actual_primaries': current.resource(n).actual_primaries}) for n in names)
+    before = primaries(current, names)
     if todo and not module.params['force']:
         ctx.fail("failover of %s to %s is a forced promotion that can lose unshipped data and causes a split brain "
                  "when the old primary returns; set force: true to confirm, or use georep.mars.handover while the "
@@ -155,14 +150,11 @@ def main():
         if res.todo(host, 'connect') != '0':
             ctx.act(['pause-fetch', name])
         ctx.act(['primary', '--force', name])
-    after = dict((n, {'designated_primary': host, 'actual_primaries': [host]}) for n in names)
+    after = primaries_after_switch(names, host)
+    require_primary(ctx, todo, 'failover to %s' % host)
     if todo and not ctx.check_mode:
-        failures = verify_primary(ctx, todo)
-        if failures:
-            ctx.fail('failover to %s failed although marsadm returned success: %s.' % (host, '; '.join(failures)))
         current = ctx.state()
-        after = dict((n, {'designated_primary': current.resource(n).designated_primary,
-                          'actual_primaries': current.resource(n).actual_primaries}) for n in names)
+        after = primaries(current, names)
     if todo:
         ctx.warn('forced primary on %s for %s: when the old primary returns, repair the split brain there with '
                  'georep.mars.split_brain.' % (host, ', '.join(todo)))

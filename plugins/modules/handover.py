@@ -96,20 +96,15 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
-from ansible_collections.georep.mars.plugins.module_utils.switch import (
-    handover_blockers, is_primary_here, verify_primary)
+from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
+from ansible_collections.georep.mars.plugins.module_utils.primary import (
+    handover_blockers, is_primary_here, primaries, primaries_after_switch, require_primary)
 from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error, resource_name_error
 
 
-def primaries(current, names):
-    return dict((name, {'designated_primary': current.resource(name).designated_primary,
-                        'actual_primaries': current.resource(name).actual_primaries}) for name in names)
-
-
 def main():
-    argument_spec = marsadm_argument_spec()
-    argument_spec.update(
+    argument_spec = marsadm_argument_spec(
         name=dict(type='list', elements='str', required=True, aliases=['resources']),
         target=dict(type='str'),
         max_lag=dict(type='int', default=0),
@@ -121,29 +116,15 @@ def main():
     host = ctx.host
     names = module.params['name']
     target = module.params['target'] or host
-    problems = [resource_name_error(n) for n in names] + [host_name_error(target, 'target')]
-    problems = [p for p in problems if p]
-    if problems:
-        ctx.fail('; '.join(problems) + '.')
+    ctx.check_input([resource_name_error(n) for n in names] + [host_name_error(target, 'target')])
     if target != host:
         ctx.fail("handover to %s must run on %s, not on %s; use delegate_to: %s or a play on that host." % (
             target, target, host, target))
-    current = ctx.state()
-    ctx.require_cluster(current)
-    for name in names:
-        ctx.require_resource(current, name)
+    current = ctx.joined_state(names)
     before = primaries(current, names)
 
     def blockers(state):
-        hard, waitable = [], []
-        for name in names:
-            res = state.resource(name)
-            if is_primary_here(res, host):
-                continue
-            h, w = handover_blockers(state, res, host, module.params['max_lag'], module.params['ignore_sync'])
-            hard.extend(h)
-            waitable.extend(w)
-        return hard, waitable
+        return handover_blockers(state, names, host, module.params['max_lag'], module.params['ignore_sync'])
 
     hard, waitable = blockers(current)
     if hard:
@@ -165,11 +146,9 @@ def main():
     extra = ['--ignore-sync'] if module.params['ignore_sync'] else []
     for name in todo:
         ctx.act(extra + ['primary', name])
-    after = dict((name, {'designated_primary': host, 'actual_primaries': [host]}) for name in names)
+    after = primaries_after_switch(names, host)
+    require_primary(ctx, todo, 'handover to %s' % host)
     if todo and not ctx.check_mode:
-        failures = verify_primary(ctx, todo)
-        if failures:
-            ctx.fail('handover to %s failed although marsadm returned success: %s.' % (host, '; '.join(failures)))
         current = ctx.state()
         after = primaries(current, names)
     resources = dict((name, current.resource(name).to_dict(host)) for name in names)

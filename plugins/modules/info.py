@@ -156,7 +156,7 @@ dangers:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext
+from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
 
 
 def resource_dangers(res, local_host):

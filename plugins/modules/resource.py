@@ -142,7 +142,9 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
+from ansible_collections.georep.mars.plugins.module_utils.leave import leave_resource_plan
 from ansible_collections.georep.mars.plugins.module_utils.state import to_int
 from ansible_collections.georep.mars.plugins.module_utils.validate import (
     device_name_error, host_name_error, parse_size, resource_name_error, resource_size_error)
@@ -185,9 +187,7 @@ class ResourceModule(object):
             problems.append(reason)
             if not reason:
                 self.size = parse_size(self.params['size'])
-        problems = [p for p in problems if p]
-        if problems:
-            self.fail('; '.join(problems) + '.')
+        self.ctx.check_input(problems)
 
     def disk_size(self):
         """Size of the backing disk, failing on a missing or non-block path."""
@@ -331,13 +331,7 @@ class ResourceModule(object):
                               self.host, self.name, ', '.join(others), ' (waited %d s)' % waited if waited else ''))
             if res.designated_primary == self.host:
                 self.ctx.act(['secondary', self.name])
-        switches = res.switches(self.host)
-        blocking = [key for key in res.switches_on(self.host) if key != 'emergency-limit']
-        if blocking or res.is_attached(self.host) or res.is_primary(self.host):
-            self.ctx.act(['down', self.name])
-        if to_int(switches.get('emergency-limit')):
-            self.ctx.act(['set-emergency-limit', self.name, '0'])
-        self.ctx.act(['leave-resource', self.name])
+        self.ctx.act_all(leave_resource_plan(res, self.host))
         after.update(member=False, disk=None, members=others)
         if self.params['delete']:
             if others:
@@ -376,8 +370,7 @@ class ResourceModule(object):
 
 
 def main():
-    argument_spec = marsadm_argument_spec()
-    argument_spec.update(
+    argument_spec = marsadm_argument_spec(
         name=dict(type='str', required=True),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         disk=dict(type='path'),

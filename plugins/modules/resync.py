@@ -77,7 +77,8 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
 
 
 def refusals(res, host, name):
@@ -98,8 +99,7 @@ def refusals(res, host, name):
 
 
 def main():
-    argument_spec = marsadm_argument_spec()
-    argument_spec.update(
+    argument_spec = marsadm_argument_spec(
         name=dict(type='str', required=True),
         force=dict(type='bool', default=False),
         wait=dict(type='bool', default=True),
@@ -108,9 +108,8 @@ def main():
     ctx = MarsContext(module)
     host = ctx.host
     name = module.params['name']
-    current = ctx.state()
-    ctx.require_cluster(current)
-    res = ctx.require_resource(current, name)
+    current = ctx.joined_state([name])
+    res = current.resource(name)
     if not res.is_member(host):
         ctx.fail('%s is not a member of %s; nothing to resync here.' % (host, name))
     needed = res.needs_full_sync(host)

@@ -82,14 +82,14 @@ commands_planned:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.georep.mars.plugins.module_utils.common import MarsContext, marsadm_argument_spec
-from ansible_collections.georep.mars.plugins.module_utils.state import to_int
+from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
+from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
+from ansible_collections.georep.mars.plugins.module_utils.leave import leave_resource_plan
 from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error
 
 
 def main():
-    argument_spec = marsadm_argument_spec()
-    argument_spec.update(
+    argument_spec = marsadm_argument_spec(
         name=dict(type='str', required=True),
         loser=dict(type='str', required=True),
         method=dict(type='str', choices=['auto', 'invalidate', 'rejoin'], default='auto'),
@@ -99,12 +99,9 @@ def main():
     host = ctx.host
     name = module.params['name']
     loser = module.params['loser']
-    reason = host_name_error(loser, 'loser')
-    if reason:
-        ctx.fail(reason + '.')
-    current = ctx.state()
-    ctx.require_cluster(current)
-    res = ctx.require_resource(current, name)
+    ctx.check_input([host_name_error(loser, 'loser')])
+    current = ctx.joined_state([name])
+    res = current.resource(name)
     if loser not in current.hosts and not res.is_member(loser):
         ctx.fail("loser '%s' is neither a host of this cluster nor a member of %s (members: %s); check the name." % (
             loser, name, ', '.join(res.members) or 'none'))
@@ -140,13 +137,7 @@ def main():
     if method == 'invalidate':
         ctx.act(['invalidate', name])
     else:
-        disk = res.disk(host)
-        if [key for key in res.switches_on(host) if key != 'emergency-limit'] or res.is_attached(host):
-            ctx.act(['down', name])
-        if to_int(res.switches(host).get('emergency-limit')):
-            ctx.act(['set-emergency-limit', name, '0'])
-        ctx.act(['leave-resource', name])
-        ctx.act(['join-resource', name, disk])
+        ctx.act_all(leave_resource_plan(res, host) + [['join-resource', name, res.disk(host)]])
     facts['method'] = method
     after = dict(before, split_brain=False)
     if not ctx.check_mode:

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.georep.mars.plugins.module_utils.common import Environment
+from ansible_collections.georep.mars.plugins.module_utils.environment import Environment
 from ansible_collections.georep.mars.plugins.module_utils.state import ClusterState
 from ansible_collections.georep.mars.plugins.module_utils.tree import MarsTree
 

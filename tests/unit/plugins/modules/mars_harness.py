@@ -40,7 +40,7 @@ except ImportError:
         finally:
             basic._ANSIBLE_ARGS = saved
 
-from ansible_collections.georep.mars.plugins.module_utils import common
+from ansible_collections.georep.mars.plugins.module_utils import environment
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', 'fixtures')
@@ -189,7 +189,7 @@ class Lab(object):
 def lab_factory(tmp_path, monkeypatch):
     def make(case):
         lab = Lab(tmp_path, case)
-        env = common.Environment
+        env = environment.Environment
         monkeypatch.setattr(env, 'mars_dir', os.path.join(lab.root, 'mars'))
         monkeypatch.setattr(env, 'proc_dir', os.path.join(lab.root, 'proc-sys-mars'))
         monkeypatch.setattr(env, 'hostname', lambda self: lab.host)

@@ -22,7 +22,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible_collections.georep.mars.tests.unit.plugins.modules.mars_harness import patch_module_args
 
-from ansible_collections.georep.mars.plugins.module_utils import common
+from ansible_collections.georep.mars.plugins.module_utils import environment
 from ansible_collections.georep.mars.plugins.modules import cluster as cluster_module
 from ansible_collections.georep.mars.plugins.modules import decommission, failover, handover, info, resource
 
@@ -41,7 +41,7 @@ class Done(Exception):
 
 
 def run(module, host, args, monkeypatch, marsadm):
-    env = common.Environment
+    env = environment.Environment
     monkeypatch.setattr(env, 'mars_dir', host.paths.mars)
     monkeypatch.setattr(env, 'proc_dir', host.paths.procsys)
     monkeypatch.setattr(env, 'hostname', lambda self: host.name)

@@ -2,14 +2,15 @@
 # Copyright: (c) 2026, georep.mars contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Primary switching shared by handover, failover, split_brain and decommission.
+"""Making this host the primary, shared by handover, failover and decommission.
 
 ``handover_blockers`` is check-mars-switchable.sh made strict: it returns the
-reasons why a host cannot take over a resource by a planned ``marsadm primary``,
+reasons why a host cannot take over resources by a planned ``marsadm primary``,
 split into hard reasons (wrong host, no module, split brain, dead primary) and
 reasons that go away by waiting (sync, lag, device still open on the old
-primary).  ``promote`` runs the switch and verifies it, because marsadm exits 0
-when a handover times out.
+primary).  ``require_primary`` verifies a switch after marsadm returned 0,
+because marsadm exits 0 when a handover times out.  ``primaries`` and
+``primaries_after_switch`` are the before/after of the diff.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,7 +22,18 @@ def is_primary_here(res, host):
     return res.designated_primary == host and res.is_primary(host) and res.device_present(host)
 
 
-def handover_blockers(current, res, host, max_lag=0, ignore_sync=False):
+def primaries(current, names):
+    """Who is primary of each resource of NAMES: the before/after of a switch."""
+    return dict((name, {'designated_primary': current.resource(name).designated_primary,
+                        'actual_primaries': current.resource(name).actual_primaries}) for name in names)
+
+
+def primaries_after_switch(names, host):
+    """The ``primaries`` a switch of NAMES to HOST promises (check mode's after)."""
+    return dict((name, {'designated_primary': host, 'actual_primaries': [host]}) for name in names)
+
+
+def resource_handover_blockers(current, res, host, max_lag=0, ignore_sync=False):
     """(hard, waitable) reasons that HOST cannot become primary of RES by a planned handover."""
     hard, waitable = [], []
     name = res.name
@@ -59,6 +71,19 @@ def handover_blockers(current, res, host, max_lag=0, ignore_sync=False):
     return hard, waitable
 
 
+def handover_blockers(current, names, host, max_lag=0, ignore_sync=False):
+    """(hard, waitable) reasons of every resource of NAMES that HOST is not yet primary of."""
+    hard, waitable = [], []
+    for name in names:
+        res = current.resource(name)
+        if is_primary_here(res, host):
+            continue
+        res_hard, res_waitable = resource_handover_blockers(current, res, host, max_lag, ignore_sync)
+        hard.extend(res_hard)
+        waitable.extend(res_waitable)
+    return hard, waitable
+
+
 def verify_primary(ctx, names):
     """After ``marsadm primary``: wait for the tree, then confirm with marsadm's own views.
 
@@ -77,3 +102,12 @@ def verify_primary(ctx, names):
                             "device-present='%s'%s)" % (host, name, designated, actual, device,
                                                         '' if reached else ', waited %d s' % ctx.timeout))
     return problems
+
+
+def require_primary(ctx, names, operation):
+    """Outside check mode: fail OPERATION unless ``verify_primary`` confirms every switch of NAMES."""
+    if not names or ctx.check_mode:
+        return
+    failures = verify_primary(ctx, names)
+    if failures:
+        ctx.fail('%s failed although marsadm returned success: %s.' % (operation, '; '.join(failures)))

@@ -2,110 +2,23 @@
 # Copyright: (c) 2026, georep.mars contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Shared plumbing of the georep.mars modules.
+""":class:`MarsContext`, the shell every module is built around: read state,
+refuse with one sentence, plan and (outside check mode) run changes through
+:meth:`MarsContext.act`, wait with an injectable clock, finish with the diff
+and every command that ran or was planned.
 
-* :class:`Environment`: everything a module learns from the host besides the
-  tree (hostname, clock, module loaded, block devices).  Unit tests replace it.
-* :func:`marsadm_argument_spec`: the common options (``marsadm_path``,
-  ``timeout``, ``window``), documented once in the ``georep.mars.marsadm``
-  doc fragment.
-* :class:`MarsContext`: read state, run marsadm, wait with an injectable clock,
-  fail with the commands that already ran.
-
-The input rules (names, addresses, sizes) live in ``validate.py``.
+The host is read through ``environment.py``, marsadm runs through
+``runner.py``, the input rules live in ``validate.py``.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
-import stat
-import time
-
+from ansible_collections.georep.mars.plugins.module_utils.environment import Environment
 from ansible_collections.georep.mars.plugins.module_utils.runner import (
     MARSADM_ENV, MarsadmError, MarsadmResult, MarsadmRunner, find_marsadm)
 from ansible_collections.georep.mars.plugins.module_utils.state import ClusterState
-from ansible_collections.georep.mars.plugins.module_utils.tree import MarsTree
 from ansible_collections.georep.mars.plugins.module_utils.validate import resource_name_error
-
-
-def marsadm_argument_spec():
-    """Options shared by every module that runs marsadm (doc fragment georep.mars.marsadm)."""
-    return dict(
-        marsadm_path=dict(type='str'),
-        timeout=dict(type='int', default=600),
-        window=dict(type='int', default=60),
-    )
-
-
-class Environment(object):
-    """The host around the tree.  One instance per module run."""
-
-    mars_dir = '/mars'
-    proc_dir = '/proc/sys/mars'
-
-    def hostname(self):
-        """The node name marsadm uses (``uname -n``, short form)."""
-        return os.uname()[1].split('.')[0]
-
-    def module_loaded(self):
-        """marsadm's is_module_loaded(): ``/proc/sys/mars`` exists."""
-        return os.path.isdir(self.proc_dir)
-
-    def mars_mounted(self):
-        return os.path.ismount(self.mars_dir)
-
-    def now(self):
-        """marsadm's mars_time(): the kernel Lamport clock, else the system clock."""
-        try:
-            with open(os.path.join(self.proc_dir, 'lamport_clock')) as handle:
-                for line in handle:
-                    if line.startswith('lamport_now='):
-                        return float(line.split('=', 1)[1].strip())
-        except (IOError, OSError, ValueError):
-            pass
-        return time.time()
-
-    def kernel_version(self):
-        try:
-            with open(os.path.join(self.proc_dir, 'version')) as handle:
-                return handle.read().strip() or None
-        except (IOError, OSError):
-            return None
-
-    def clock(self):
-        return time.time()
-
-    def sleep(self, seconds):
-        time.sleep(seconds)
-
-    def read_tree(self):
-        return MarsTree.read(self.mars_dir)
-
-    def same_device(self, first, second):
-        """Two paths name the same device (e.g. /dev/vg0/r1 and /dev/mapper/vg0-r1)."""
-        if first == second:
-            return True
-        if not first or not second:
-            return False
-        return os.path.realpath(first) == os.path.realpath(second)
-
-    def block_device_size(self, path):
-        """(kind, size) of PATH: kind is 'missing', 'not_block' or 'block'."""
-        try:
-            info = os.stat(path)
-        except OSError:
-            return 'missing', None
-        if not stat.S_ISBLK(info.st_mode):
-            return 'not_block', None
-        try:
-            handle = os.open(path, os.O_RDONLY)
-            try:
-                return 'block', os.lseek(handle, 0, os.SEEK_END)
-            finally:
-                os.close(handle)
-        except OSError:
-            return 'block', None
 
 
 class MarsContext(object):
@@ -123,7 +36,6 @@ class MarsContext(object):
         if need_marsadm:
             path = find_marsadm(module, module.params.get('marsadm_path'))
             self.runner = MarsadmRunner(module, path, self.timeout, self.window, self.host)
-        self.warnings = []
         self.planned = []
         self.results = self.runner.results if self.runner else []
 
@@ -144,19 +56,36 @@ class MarsContext(object):
         kwargs.setdefault('commands', self.commands)
         self.module.fail_json(msg=msg, **kwargs)
 
-    def marsadm(self, args, timeout=None):
-        """Run a mutating marsadm command; fail the module with marsadm's reason on error."""
+    def check_input(self, problems):
+        """Refuse with every input problem in one sentence; ``None`` entries mean "fine"."""
+        problems = [problem for problem in problems if problem]
+        if problems:
+            self.fail('; '.join(problems) + '.')
+
+    # ---------------------------------------------------------------- changes
+    def act(self, args, timeout=None, already_done=None):
+        """A planned marsadm change: recorded always, run only outside check mode.
+
+        ``already_done`` is asked when marsadm fails: when it answers true, someone
+        else made the change first, so the command is not a change of this run
+        (dropped from ``commands_planned``) and the module goes on.
+        """
+        argv = self.runner.argv(args, timeout)
+        self.planned.append(argv)
+        if self.check_mode:
+            return None
         try:
             return self.runner.run(args, timeout=timeout)
         except MarsadmError as exc:
+            if already_done is not None and already_done():
+                self.planned.remove(argv)
+                return exc.result
             self.fail(str(exc), marsadm=exc.result.as_dict())
 
-    def act(self, args, timeout=None):
-        """A planned marsadm change: recorded always, run only outside check mode."""
-        self.planned.append(self.runner.argv(args, timeout))
-        if self.check_mode:
-            return None
-        return self.marsadm(args, timeout)
+    def act_all(self, plan):
+        """``act`` for each argument list of PLAN, in order."""
+        for args in plan:
+            self.act(args)
 
     def act_command(self, argv):
         """A planned change by another tool (modprobe): recorded always, run only outside check mode."""
@@ -178,7 +107,6 @@ class MarsContext(object):
         self.module.exit_json(**result)
 
     def warn(self, text):
-        self.warnings.append(text)
         self.module.warn(text)
 
     def view(self, macro, resource):
@@ -198,10 +126,14 @@ class MarsContext(object):
                 return current, False
             self.env.sleep(interval)
 
-    def require_cluster(self, current):
+    # ----------------------------------------------------------- preconditions
+    def require_mounted(self):
         if not self.env.mars_mounted():
             self.fail("%s is not a mounted filesystem on %s; create and mount it first (georep.mars storage "
                       "role)." % ('/mars', self.host))
+
+    def require_cluster(self, current):
+        self.require_mounted()
         if not current.joined:
             self.fail("host %s is not a member of a MARS cluster (no %s/uuid or ips/ip-%s); run "
                       "georep.mars.cluster with state=present first." % (self.host, '/mars', self.host))
@@ -212,12 +144,18 @@ class MarsContext(object):
                       "(georep.mars.cluster does this) and retry." % (self.host, what))
 
     def require_resource(self, current, name):
-        reason = resource_name_error(name)
-        if reason:
-            self.fail(reason + '.')
+        self.check_input([resource_name_error(name)])
         res = current.resource(name)
         if not res.exists:
             known = ', '.join(current.resource_names()) or 'none'
             self.fail("unknown resource '%s' on %s (known resources: %s); check the name or create it with "
                       "georep.mars.resource." % (name, self.host, known))
         return res
+
+    def joined_state(self, names=()):
+        """The state of a host that must be a cluster member and know every resource of NAMES."""
+        current = self.state()
+        self.require_cluster(current)
+        for name in names:
+            self.require_resource(current, name)
+        return current
