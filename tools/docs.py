@@ -58,7 +58,7 @@ def rst_literal(text):
 def header_comment(text):
     """(description paragraphs, usage lines) from the comment block at the top of a playbook.
 
-    Comment lines indented after the '#' (as '#   -e resource=NAME') are usage lines; the
+    Comment lines indented after the '#' (as '#   -e handover_resource=NAME') are usage lines; the
     others are the description."""
     paragraphs, usage, current = [], [], []
     for line in text.splitlines():

@@ -46,10 +46,10 @@ def main():
     example = sorted(resources)[0] if resources else "r1"
     secondary = next((h for h, r in sorted(resources.get(example, {}).items()) if not r["is_primary"]), "mars2")
     print("""try next:
-  ansible-playbook playbooks/handover.yml -e resource={res} -e target={host}   # planned handover
+  ansible-playbook playbooks/handover.yml -e handover_resource={res} -e handover_target={host}   # planned handover
   lab/labctl partition site-a site-b                                          # cut the geo link
-  ansible-playbook playbooks/failover.yml -e lost_site=site-a -e confirm_failover=yes
-  lab/labctl heal; ansible-playbook playbooks/split_brain.yml -e loser_site=site-a -e confirm_split_brain=yes
+  ansible-playbook playbooks/failover.yml -e failover_lost_site=site-a -e confirm_failover=yes
+  lab/labctl heal; ansible-playbook playbooks/split_brain.yml -e split_brain_loser_site=site-a -e confirm_split_brain=yes
   make lab-down                                                               # stop the lab""".format(res=example, host=secondary))
     return 0
 

@@ -11,8 +11,8 @@ module: resource
 short_description: Create, join, grow, leave and delete MARS resources
 version_added: 1.0.0
 description:
-  - O(state=present) on the designated primary (O(primary) is this host) creates the resource with
-    C(marsadm create-resource); on every other host it joins it with C(marsadm join-resource).
+  - O(state=present) joins an existing resource with C(marsadm join-resource). A resource that does not
+    exist yet is created with C(marsadm create-resource) on O(primary) and joined on every other host.
     Optionally waits for the initial sync (secondary) or the device (primary) and reports the progress.
   - A larger O(size) on an existing resource runs C(marsadm resize) on the primary, after every member's disk
     was grown.
@@ -50,7 +50,8 @@ options:
     description:
       - Host that creates the resource and becomes its first designated primary.
       - On that host the resource is created, on all other hosts it is joined.
-      - Required with O(state=present).
+      - Required with O(state=present) when the resource does not exist yet; not used once it exists
+        (joining and growing need no primary).
     type: str
   size:
     description:
@@ -90,11 +91,16 @@ EXAMPLES = r'''
     wait: true
     timeout: 7200
 
+- name: Join the existing r1 on one more host
+  georep.mars.resource:
+    name: r1
+    disk: /dev/vg0/r1
+    wait: true
+
 - name: Grow r1 after every member's LV was extended
   georep.mars.resource:
     name: r1
     disk: /dev/vg0/r1
-    primary: vm1
     size: 200G
   when: inventory_hostname == 'vm1'
 
@@ -204,7 +210,7 @@ class ResourceModule(object):
     def state_present(self, current, res):
         disk = self.params['disk']
         primary = self.params['primary']
-        if primary not in current.hosts:
+        if primary is not None and primary not in current.hosts:
             self.fail("primary '%s' is not a host of this MARS cluster (hosts: %s); check the name." % (
                 primary, ', '.join(sorted(current.hosts))))
         disk_size = self.disk_size()
@@ -224,7 +230,10 @@ class ResourceModule(object):
                 self.fail("disk '%s' on %s has %d bytes, less than the %d bytes of resource '%s'; use a larger disk." % (
                     disk, self.host, disk_size, res.size, self.name))
             self.join()
-        elif self.params['primary'] == self.host:
+        elif primary is None:
+            self.fail("resource '%s' does not exist yet (as seen from %s), so it must be created: give primary, the "
+                      "host that creates it (the other hosts join it)." % (self.name, self.host))
+        elif primary == self.host:
             if disk_size is not None and self.size and disk_size < self.size:
                 self.fail("disk '%s' on %s has %d bytes, less than the requested size %d of resource '%s'; use a "
                           "larger disk or a smaller size." % (disk, self.host, disk_size, self.size, self.name))
@@ -381,7 +390,7 @@ def main():
         delete=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[('state', 'present', ['disk', 'primary'])])
+                           required_if=[('state', 'present', ['disk'])])
     ResourceModule(module).run()
 
 

@@ -109,6 +109,7 @@ def refuses(state, name, *extra):
     run = playbook(name, state["vars"], *extra)
     assert run.rc != 0 and run.recap.get("localhost", {}).get("failed") == 1, run
     assert not any(h in run.recap for h in HOSTS), run
+    return run
 
 
 def readme_example(title):
@@ -131,7 +132,7 @@ def test_readme_first_example_hands_r1_over(state, tmp_path):
         run = Run("readme-" + attempt, result.returncode, result.stdout + result.stderr)
         assert run.rc == 0 and run.recap[H2]["changed"] == (1 if attempt == "first" else 0), run
     assert info(H2)["resources"]["r1"]["is_primary"]
-    run = playbook("handover", state["vars"], "-e", "resource=r1", "-e", "target=" + H1)  # back, for the tests below
+    run = playbook("handover", state["vars"], "-e", "handover_resource=r1", "-e", "handover_target=" + H1)  # back, for the tests below
     assert run.rc == 0 and info(H1)["resources"]["r1"]["is_primary"], run
 
 
@@ -159,15 +160,18 @@ def test_a_clean_clone_works_as_an_awx_project(state, tmp_path):
         result = subprocess.run([ansible_playbook, "-i", INVENTORY, "--syntax-check", "playbooks/%s.yml" % name],
                                 cwd=project, capture_output=True, text=True, env=env, timeout=300, check=False)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    result = subprocess.run([ansible_playbook, "-i", INVENTORY, "-e", "@%s" % state["vars"], "-e", "resource=r1", "-e", "target=" + H1,
+    result = subprocess.run([ansible_playbook, "-i", INVENTORY, "-e", "@%s" % state["vars"], "-e", "handover_resource=r1", "-e", "handover_target=" + H1,
                              "playbooks/handover.yml"], cwd=project, capture_output=True, text=True, env=env, timeout=600, check=False)
     run = Run("awx-project-handover", result.returncode, result.stdout + result.stderr)
     assert run.rc == 0 and run.changed() == 0, run
 
 
 def test_add_replica(state):
-    refuses(state, "add_replica", "-e", "resource=r2", "-e", "host=" + H1)
-    args = ("-e", "resource=r2", "-e", "host=" + H1, "-e", "disk=/dev/vdc")
+    refuses(state, "add_replica", "-e", "add_replica_resource=r2", "-e", "add_replica_host=" + H1)
+    # the names of the first drafts are refused, not ignored
+    run = refuses(state, "add_replica", "-e", "resource=r2", "-e", "host=" + H1, "-e", "disk=/dev/vdc")
+    assert "resource is no longer read: use add_replica_resource" in run.output, run
+    args = ("-e", "add_replica_resource=r2", "-e", "add_replica_host=" + H1, "-e", "add_replica_disk=/dev/vdc")
     run = playbook("add_replica", state["vars"], *args)
     assert run.rc == 0 and run.recap[H1]["changed"] == 1, run
     facts = info(H1)["resources"]["r2"]
@@ -216,7 +220,7 @@ def test_rolling_upgrade(state):
 
 def test_migrate_secondary(state):
     """r3's copy moves from H2 to H1 (H3 stays primary): join, sync, leave."""
-    args = ("-e", "resource=r3", "-e", "from_host=" + H2, "-e", "to_host=" + H1, "-e", "to_disk=/dev/vdd")
+    args = ("-e", "migrate_resource=r3", "-e", "migrate_from_host=" + H2, "-e", "migrate_to_host=" + H1, "-e", "migrate_to_disk=/dev/vdd")
     refuses(state, "migrate", *args)
     sums = state["sums"]
     sums["r3"] = write_data(H3, "r3")
@@ -233,8 +237,10 @@ def test_migrate_secondary(state):
 
 def test_resize(state):
     """r1 grows online from 64M to 128M on its primary; the data stays, a second run changes nothing."""
-    refuses(state, "resize", "-e", "resource=r1")
-    args = ("-e", "resource=r1", "-e", "size=128M", "-e", "resize_timeout=20")
+    refuses(state, "resize", "-e", "resize_resource=r1")
+    args = ("-e", "resize_resource=r1", "-e", "resize_size=128M", "-e", "resize_timeout=20")
+    refuses(state, "resize", *args)  # without the confirmation: it cannot be undone
+    args += ("-e", "confirm_resize=yes")
     run = playbook("resize", state["vars"], *args)
     assert run.rc == 0 and run.recap[H1]["changed"] == 1, run
     for host in HOSTS:
@@ -248,17 +254,17 @@ def test_resize(state):
 def test_failover_of_a_site_and_split_brain_repair(state):
     """Last: r1 is handed to H2, H2's site is lost (crash), failover.yml promotes r1 on the survivors'
     preferred primary H1; H2 returns cut off and writes; healed, split_brain.yml discards H2's writes."""
-    run = playbook("handover", state["vars"], "-e", "resource=r1", "-e", "target=" + H2)
+    run = playbook("handover", state["vars"], "-e", "handover_resource=r1", "-e", "handover_target=" + H2)
     assert run.rc == 0, run
     sums = state["sums"]
     sums["r1"] = write_data(H2, "r1")
     for host in (H1, H3):
         wait_for_data(host, "/dev/vdb", sums["r1"])
-    refuses(state, "failover", "-e", "lost_site=site-b")
+    refuses(state, "failover", "-e", "failover_lost_site=site-b")
     labctl("--name", LAB, "partition", "site-a", "site-b")
     try:
         labctl("--name", LAB, "crash", H2)
-        args = ("-e", "lost_site=site-b", "-e", "confirm_failover=yes", "-e", "failover_window=10")
+        args = ("-e", "failover_lost_site=site-b", "-e", "confirm_failover=yes", "-e", "failover_window=10")
         run = playbook("failover", state["vars"], *args)
         assert run.rc == 0 and run.recap[H1]["changed"] >= 1, run
         facts = info(H1)["resources"]["r1"]
@@ -276,8 +282,8 @@ def test_failover_of_a_site_and_split_brain_repair(state):
         labctl("--name", LAB, "start", H2, check=False)
     on(H2, "for i in $(seq 60); do [ \"$(marsadm view-is-split-brain r1 2>/dev/null)\" = 1 ] && exit 0; sleep 1; done; exit 1",
        timeout=90)
-    refuses(state, "split_brain", "-e", "loser_site=site-b")
-    args = ("-e", "loser_site=site-b", "-e", "confirm_split_brain=yes")
+    refuses(state, "split_brain", "-e", "split_brain_loser_site=site-b")
+    args = ("-e", "split_brain_loser_site=site-b", "-e", "confirm_split_brain=yes")
     run = playbook("split_brain", state["vars"], *args)
     assert run.rc == 0 and run.recap[H2]["changed"] >= 1, run
     for host in HOSTS:
@@ -292,7 +298,7 @@ def test_migrate_the_primary_onto_a_host_that_left_before(state):
     """The football pattern with handover: r3 (primary H3) moves to H2, which left r3 in test_migrate."""
     sums = state["sums"]
     sums["r3"] = write_data(H3, "r3")
-    args = ("-e", "resource=r3", "-e", "from_host=" + H3, "-e", "to_host=" + H2, "-e", "to_disk=/dev/vdd",
+    args = ("-e", "migrate_resource=r3", "-e", "migrate_from_host=" + H3, "-e", "migrate_to_host=" + H2, "-e", "migrate_to_disk=/dev/vdd",
             "-e", "confirm_migrate=yes")
     run = playbook("migrate", state["vars"], *args)
     assert run.rc == 0, run
@@ -309,7 +315,7 @@ def test_migrate_the_primary_onto_a_host_that_left_before(state):
 def test_decommission_of_a_host(state):
     """Last: H3 (a replica of r1 only, by now) leaves every resource and the cluster for good."""
     refuses(state, "decommission", "-e", "decommission_host=" + H3)
-    args = ("-e", "decommission_host=" + H3, "-e", "handover_to=" + H1, "-e", "confirm_decommission=yes")
+    args = ("-e", "decommission_host=" + H3, "-e", "decommission_handover_to=" + H1, "-e", "confirm_decommission=yes")
     run = playbook("decommission", state["vars"], *args)
     assert run.rc == 0 and run.recap[H3]["changed"] >= 1, run
     for host in (H1, H2):

@@ -128,7 +128,7 @@ def test_handover_through_ansible_runner(bare_lab, tmp_path):
     private = tmp_path / "runner"
     (private / "env").mkdir(parents=True)
     (private / "inventory").mkdir()
-    (private / "env" / "extravars").write_text(yaml.safe_dump({"resource": "r1", "target": HOSTS[1], "mars_resources": FLEET}))
+    (private / "env" / "extravars").write_text(yaml.safe_dump({"handover_resource": "r1", "handover_target": HOSTS[1], "mars_resources": FLEET}))
     (private / "env" / "envvars").write_text(yaml.safe_dump({"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg")}))
     os.symlink(os.path.join(REPO, "playbooks"), private / "project")
     for name in ("hosts.yml", "group_vars"):

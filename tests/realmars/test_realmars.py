@@ -244,13 +244,13 @@ def test_a_host_of_another_kernel_is_told_what_is_missing(sums):
 
 def test_handover(sums):
     with Step("handover.yml r1 to the other site"):
-        run = playbook("handover", "-e", "resource=r1", "-e", "target=" + H2)
+        run = playbook("handover", "-e", "handover_resource=r1", "-e", "handover_target=" + H2)
         assert run.rc == 0, run
         facts = info(H2)["resources"]["r1"]
         assert facts["is_primary"] and facts["designated_primary"] == H2, facts
         assert md5(H2, "/dev/mars/r1") == sums["r1"]
     with Step("handover.yml again (changed=0)"):
-        run = playbook("handover", "-e", "resource=r1", "-e", "target=" + H2)
+        run = playbook("handover", "-e", "handover_resource=r1", "-e", "handover_target=" + H2)
         assert run.rc == 0 and run.changed() == 0, run
     sums["r1"] = write_data(H2)
     for host in (H1, H3):
@@ -264,13 +264,13 @@ def test_failover_of_a_lost_site_and_split_brain_repair(sums):
     try:
         F.lab("crash", H2)
         with Step("failover.yml of the lost site"):
-            run = playbook("failover", "-e", "lost_site=site-b", "-e", "confirm_failover=yes", "-e", "failover_window=30")
+            run = playbook("failover", "-e", "failover_lost_site=site-b", "-e", "confirm_failover=yes", "-e", "failover_window=30")
             assert run.rc == 0 and run.recap[H1]["changed"] >= 1, run
             facts = info(H1)["resources"]["r1"]
             assert facts["designated_primary"] == H1 and facts["is_primary"] and facts["device_present"], facts
             assert md5(H1, "/dev/mars/r1") == sums["r1"]
         with Step("failover.yml again (changed=0)"):
-            run = playbook("failover", "-e", "lost_site=site-b", "-e", "confirm_failover=yes", "-e", "failover_window=30")
+            run = playbook("failover", "-e", "failover_lost_site=site-b", "-e", "confirm_failover=yes", "-e", "failover_window=30")
             assert run.rc == 0 and run.changed() == 0, run
         sums["r1"] = write_data(H1)
         with Step("lost host boots, cut off, writes"):
@@ -283,33 +283,33 @@ def test_failover_of_a_lost_site_and_split_brain_repair(sums):
     with Step("split brain seen after the heal"):
         wait_until(H2, "[ \"$(marsadm view-is-split-brain r1 2>/dev/null)\" = 1 ]")
     with Step("split_brain.yml (site-b loses)"):
-        run = playbook("split_brain", "-e", "loser_site=site-b", "-e", "confirm_split_brain=yes")
+        run = playbook("split_brain", "-e", "split_brain_loser_site=site-b", "-e", "confirm_split_brain=yes")
         assert run.rc == 0 and run.recap[H2]["changed"] >= 1, run
         for host in F.hosts:
             assert not info(host)["resources"]["r1"]["split_brain"], host
         wait_for_data(H2, F.disk, sums["r1"])
         assert md5(H1, "/dev/mars/r1") == sums["r1"]
     with Step("split_brain.yml again (changed=0)"):
-        run = playbook("split_brain", "-e", "loser_site=site-b", "-e", "confirm_split_brain=yes")
+        run = playbook("split_brain", "-e", "split_brain_loser_site=site-b", "-e", "confirm_split_brain=yes")
         assert run.rc == 0 and run.changed() == 0, run
 
 
 def test_resize(sums):
     with Step("resize.yml 64M to 128M"):
-        run = playbook("resize", "-e", "resource=r1", "-e", "size=128M")
+        run = playbook("resize", "-e", "resize_resource=r1", "-e", "resize_size=128M", "-e", "confirm_resize=yes")
         assert run.rc == 0, run
         for host in F.hosts:
             assert info(host)["resources"]["r1"]["size"] == 128 * MIB, host
         assert on(H1, "blockdev --getsize64 /dev/mars/r1").strip() == str(128 * MIB)
         assert md5(H1, "/dev/mars/r1") == sums["r1"]
     with Step("resize.yml again (changed=0)"):
-        run = playbook("resize", "-e", "resource=r1", "-e", "size=128M")
+        run = playbook("resize", "-e", "resize_resource=r1", "-e", "resize_size=128M", "-e", "confirm_resize=yes")
         assert run.rc == 0 and run.changed() == 0, run
 
 
 def test_decommission_of_a_host(sums):
     with Step("decommission.yml of a host"):
-        args = ("-e", "decommission_host=" + H3, "-e", "handover_to=" + H1, "-e", "confirm_decommission=yes")
+        args = ("-e", "decommission_host=" + H3, "-e", "decommission_handover_to=" + H1, "-e", "confirm_decommission=yes")
         run = playbook("decommission", *args)
         assert run.rc == 0 and run.recap[H3]["changed"] >= 1, run
         for host in (H1, H2):
