@@ -32,7 +32,7 @@ finish() {
   for s in "${failed[@]}"; do
     echo "FAIL $s"
     # the failing tests by name, so that the end of a long CI log says what to look at
-    { grep -E '^(FAILED|ERROR) ' "$LOGS/$s.log" | head -n 20
+    { grep -E '^(FAILED|ERROR:?) ' "$LOGS/$s.log" | head -n 20
       grep -E '^E  +' "$LOGS/$s.log" | head -n 15; } 2>/dev/null | cut -c1-300 | sed 's/^/    /'
   done
   for s in "${skipped[@]}"; do echo "SKIP $s"; done
