@@ -16,8 +16,9 @@ __metaclass__ = type
 
 from ansible_collections.georep.mars.plugins.module_utils.environment import Environment
 from ansible_collections.georep.mars.plugins.module_utils.runner import (
-    MARSADM_ENV, MarsadmError, MarsadmResult, MarsadmRunner, find_marsadm)
+    MarsadmError, MarsadmRunner, find_marsadm)
 from ansible_collections.georep.mars.plugins.module_utils.state import ClusterState
+from ansible_collections.georep.mars.plugins.module_utils.tree import MARS_DIR
 from ansible_collections.georep.mars.plugins.module_utils.validate import resource_name_error
 
 
@@ -87,18 +88,6 @@ class MarsContext(object):
         for args in plan:
             self.act(args)
 
-    def act_command(self, argv):
-        """A planned change by another tool (modprobe): recorded always, run only outside check mode."""
-        self.planned.append(list(argv))
-        if self.check_mode:
-            return None
-        rc, out, err = self.module.run_command(list(argv), environ_update=MARSADM_ENV, check_rc=False)
-        result = MarsadmResult(argv, rc, out, err)
-        self.results.append(result)
-        if rc != 0:
-            self.fail("'%s' failed on %s (rc %s): %s" % (' '.join(argv), self.host, rc, result.reason()))
-        return result
-
     def exit(self, changed, before=None, after=None, **kwargs):
         """Finish: changed, the diff (before/after) in diff mode, commands run and planned."""
         result = dict(changed=changed, commands=self.commands, commands_planned=self.planned, **kwargs)
@@ -130,13 +119,13 @@ class MarsContext(object):
     def require_mounted(self):
         if not self.env.mars_mounted():
             self.fail("%s is not a mounted filesystem on %s; create and mount it first (georep.mars storage "
-                      "role)." % ('/mars', self.host))
+                      "role)." % (MARS_DIR, self.host))
 
     def require_cluster(self, current):
         self.require_mounted()
         if not current.joined:
             self.fail("host %s is not a member of a MARS cluster (no %s/uuid or ips/ip-%s); run "
-                      "georep.mars.cluster with state=present first." % (self.host, '/mars', self.host))
+                      "georep.mars.cluster with state=present first." % (self.host, MARS_DIR, self.host))
 
     def require_module_loaded(self, current, what):
         if not current.module_loaded:

@@ -13,13 +13,13 @@ import os
 import stat
 import time
 
-from ansible_collections.georep.mars.plugins.module_utils.tree import MarsTree
+from ansible_collections.georep.mars.plugins.module_utils.tree import MARS_DIR, MarsTree
 
 
 class Environment(object):
     """The host around the tree.  One instance per module run."""
 
-    mars_dir = '/mars'
+    mars_dir = MARS_DIR
     proc_dir = '/proc/sys/mars'
 
     def hostname(self):

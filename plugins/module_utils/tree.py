@@ -21,6 +21,8 @@ __metaclass__ = type
 import os
 import re
 
+# MARS keeps its tree here; the kernel module and marsadm know no other place.
+MARS_DIR = '/mars'
 DELETED = '.deleted'
 
 # Top-level directories that carry nothing we read: local caches, probe copies
@@ -109,7 +111,7 @@ class MarsTree(object):
                 continue
 
     @classmethod
-    def from_find_listing(cls, text, root='/mars'):
+    def from_find_listing(cls, text, root=MARS_DIR):
         """Build a tree from ``find /mars -printf '%y %p %l %T@ %s\\n'`` output.
 
         Link values may contain spaces (kernel messages), paths do not.

@@ -15,8 +15,8 @@ description:
     other host it runs C(marsadm join-cluster FOUNDER [FOUNDER_IP]).
   - O(state=absent) runs C(marsadm leave-cluster), which also unloads the kernel module.
   - Knows the kernel module order of current MARS versions. C(create-cluster) needs the module B(unloaded),
-    C(join-cluster) and C(leave-cluster) need it B(loaded). With O(manage_kernel_module=true) the module runs
-    C(modprobe -r mars) / C(modprobe mars) as needed, otherwise it fails with what to do.
+    C(join-cluster) and C(leave-cluster) need it B(loaded). It never loads or unloads the module itself (the
+    R(georep.mars.kmod role,ansible_collections.georep.mars.kmod_role) owns that, with C(tasks_from=load)); it refuses with what to do when the order is wrong.
   - The state is read from C(/mars) first; nothing runs when the host already is where it should be.
 author:
   - georep.mars developers (@georep)
@@ -48,21 +48,27 @@ options:
       - When the host is already a member with another address the module fails; changing the address of a
         member is a deliberate expert operation (C(marsadm lowlevel-set-host-ip)).
     type: str
-  manage_kernel_module:
-    description:
-      - Unload the mars kernel module before C(create-cluster) and load it afterwards, and load it before
-        C(join-cluster) and C(leave-cluster).
-      - The module is only unloaded on a host that has no cluster yet, so nothing runs on it.
-    type: bool
-    default: true
 '''
 
 EXAMPLES = r'''
-- name: Found the cluster on the first host, join it everywhere else
+# The module order of MARS: create-cluster with the module unloaded, then load it everywhere, then join.
+- name: Found the cluster on the first host
   georep.mars.cluster:
     founder: "{{ groups['mars'][0] }}"
-    founder_ip: "{{ hostvars[groups['mars'][0]].mars_ip }}"
-    ip: "{{ mars_ip }}"
+    ip: "{{ mars_replication_ip }}"
+  when: inventory_hostname == groups['mars'][0]
+
+- name: Load the module on every host
+  ansible.builtin.include_role:
+    name: georep.mars.kmod
+    tasks_from: load
+
+- name: Join the cluster everywhere else
+  georep.mars.cluster:
+    founder: "{{ groups['mars'][0] }}"
+    founder_ip: "{{ hostvars[groups['mars'][0]].mars_replication_ip }}"
+    ip: "{{ mars_replication_ip }}"
+  when: inventory_hostname != groups['mars'][0]
 
 - name: Leave the cluster (after all resources were left)
   georep.mars.cluster:
@@ -92,6 +98,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
 from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
+from ansible_collections.georep.mars.plugins.module_utils.tree import MARS_DIR
 from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error, ipv4_address_error
 
 
@@ -110,7 +117,6 @@ class ClusterModule(object):
         self.params = module.params
         self.ctx = MarsContext(module)
         self.host = self.ctx.host
-        self.modprobe = None
 
     def validate(self):
         problems = []
@@ -122,24 +128,15 @@ class ClusterModule(object):
         self.ctx.check_input(problems)
         self.ctx.require_mounted()
 
-    def modprobe_argv(self, *args):
-        if self.modprobe is None:
-            # PATH first (an admin's /usr/local/sbin/modprobe wrapper wins, as in a shell), then the
-            # sbin directories that get_bin_path always adds. opt_dirs would be searched before PATH.
-            self.modprobe = self.module.get_bin_path('modprobe')
-            if not self.modprobe:
-                self.ctx.fail('modprobe was not found on %s; install kmod or set manage_kernel_module=false.' % self.host)
-        return [self.modprobe] + list(args)
-
-    def ensure_loaded(self, current, what):
-        """Load the kernel module for WHAT, or fail when we must not."""
+    def require_loaded(self, current, what):
         if current.module_loaded:
-            return False
-        if not self.params['manage_kernel_module']:
-            self.ctx.fail("the mars kernel module is not loaded on %s, but %s needs it; run 'modprobe mars' or "
-                          "set manage_kernel_module=true." % (self.host, what))
-        self.ctx.act_command(self.modprobe_argv('mars'))
-        return True
+            return
+        problem = ("the mars kernel module is not loaded on %s, but %s needs it; load it first (the "
+                   "georep.mars.kmod role with tasks_from=load, or 'modprobe mars')." % (self.host, what))
+        if not self.ctx.check_mode:
+            self.ctx.fail(problem)
+        # A check run of a rollout does not load the module before this task: plan the change anyway.
+        self.ctx.warn(problem)
 
     def ip_args(self):
         return ['--ip=%s' % self.params['ip']] if self.params['ip'] else []
@@ -151,37 +148,31 @@ class ClusterModule(object):
                 self.ctx.fail("host %s is already a cluster member with IP %s, not %s; changing a member's IP is a "
                               "deliberate expert step ('marsadm lowlevel-set-host-ip %s %s'), not done here."
                               % (self.host, own_ip, self.params['ip'], self.host, self.params['ip']))
-            changed = False
-            if not current.module_loaded and self.params['manage_kernel_module']:
-                changed = self.ensure_loaded(current, 'a running cluster member')
-            return changed, dict(summary(current), module_loaded=True if changed else current.module_loaded)
+            return False, summary(current)
 
         founder = self.params['founder']
         if founder == self.host:
             if current.tree.get('uuid'):
                 self.ctx.fail("%s/uuid exists on %s but the host has no ips/ip-%s link; the cluster data is damaged "
                               "or a join is half done: inspect it, or mkfs %s before founding a new cluster."
-                              % ('/mars', self.host, self.host, '/mars'))
+                              % (MARS_DIR, self.host, self.host, MARS_DIR))
             if current.module_loaded:
-                if not self.params['manage_kernel_module']:
-                    self.ctx.fail("create-cluster needs the mars kernel module unloaded on %s; run 'rmmod mars' or set "
-                                  "manage_kernel_module=true." % self.host)
-                self.ctx.act_command(self.modprobe_argv('-r', 'mars'))
+                self.ctx.fail("create-cluster needs the mars kernel module unloaded on %s, and this host has no cluster "
+                              "yet; unload it first ('modprobe -r mars'), create the cluster, then load it (the "
+                              "georep.mars.kmod role with tasks_from=load)." % self.host)
             self.ctx.act(self.ip_args() + ['create-cluster'])
-            if self.params['manage_kernel_module']:
-                self.ctx.act_command(self.modprobe_argv('mars'))
         else:
             if current.resource_names():
                 self.ctx.fail("join-cluster refuses on %s because resources already exist locally (%s); this host "
                               "belonged to another cluster: mkfs %s first." % (
-                                  self.host, ', '.join(current.resource_names()), '/mars'))
-            self.ensure_loaded(current, 'join-cluster')
+                                  self.host, ', '.join(current.resource_names()), MARS_DIR))
+            self.require_loaded(current, 'join-cluster')
             args = self.ip_args() + ['join-cluster', founder]
             if self.params['founder_ip']:
                 args.append(self.params['founder_ip'])
             self.ctx.act(args)
         after = {'joined': True, 'uuid': '(assigned by %s)' % founder, 'ip': self.params['ip'] or '(resolved by marsadm)',
-                 'module_loaded': self.params['manage_kernel_module'] or founder != self.host}
+                 'module_loaded': current.module_loaded}
         if not self.ctx.check_mode:
             now = self.ctx.state()
             if not now.joined:
@@ -198,7 +189,7 @@ class ClusterModule(object):
         if mine:
             self.ctx.fail("host %s is still a member of resource(s) %s; remove them first with georep.mars.resource "
                           "state=absent (or georep.mars.decommission)." % (self.host, ', '.join(mine)))
-        self.ensure_loaded(current, 'leave-cluster')
+        self.require_loaded(current, 'leave-cluster')
         self.ctx.act(['leave-cluster'])
         after = {'joined': False, 'uuid': current.uuid, 'ip': None, 'module_loaded': False}
         if not self.ctx.check_mode:
@@ -227,7 +218,6 @@ def main():
         founder=dict(type='str'),
         founder_ip=dict(type='str'),
         ip=dict(type='str'),
-        manage_kernel_module=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'present', ['founder'])])

@@ -35,6 +35,16 @@ options:
         (the C(marsadm --window) semantics).
     type: int
     default: 60
+  marsadm_path:
+    description:
+      - Not used (this module runs no C(marsadm)); accepted so that C(module_defaults) for
+        C(group/georep.mars.marsadm) reach every module of the group.
+    type: str
+  timeout:
+    description:
+      - Not used, for the same reason as O(marsadm_path).
+    type: int
+    default: 600
 notes:
   - Works without C(marsadm) and without the kernel module (then every kernel indicator is reported as false).
 '''
@@ -198,6 +208,8 @@ def main():
         argument_spec=dict(
             name=dict(type='list', elements='str', aliases=['resources']),
             window=dict(type='int', default=60),
+            marsadm_path=dict(type='str'),
+            timeout=dict(type='int', default=600),
         ),
         supports_check_mode=True,
     )

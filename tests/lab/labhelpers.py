@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import yaml
 
@@ -30,18 +29,6 @@ def on(host, command, check=True, timeout=120, lab=None):
     if check and result.returncode != 0:
         raise AssertionError("%s: '%s' failed: rc=%d\n%s%s" % (host, command, result.returncode, result.stdout, result.stderr))
     return result
-
-
-def wait_for(predicate, timeout=60, what="condition", interval=0.5):
-    """Poll PREDICATE until it returns something true; fail after TIMEOUT seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timeout after %d s waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def lab_fleet(prefix):

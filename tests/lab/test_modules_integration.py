@@ -24,6 +24,7 @@ import pytest
 
 import labhelpers
 from labhelpers import COLLECTIONS, REPO
+from polling import wait_until
 
 LAB = os.environ.get("GEOREP_IT_LAB", "lab")
 PREFIX = "mars" if LAB == "lab" else LAB
@@ -155,12 +156,8 @@ def drop_phantom_hosts():
         host = name[len("ip-"):]
         if name.startswith("ip-") and host not in HOSTS:
             on(H1, "marsadm lowlevel-delete-host %s >/dev/null 2>&1" % host)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if all(sorted(on(h, "ls /mars/ips").stdout.split()) == ["ip-" + x for x in HOSTS] for h in HOSTS):
-            return
-        time.sleep(1)
-    raise AssertionError("phantom hosts still in /mars/ips: %s" % {h: on(h, "ls /mars/ips").stdout.split() for h in HOSTS})
+    wait_until(lambda: all(sorted(on(h, "ls /mars/ips").stdout.split()) == ["ip-" + x for x in HOSTS] for h in HOSTS),
+               30, "only the inventory hosts in /mars/ips", 1)
 
 
 def fresh_cluster():
@@ -337,12 +334,7 @@ def test_bad_environment_and_decommission():
 
 
 def wait_on(host, command, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if on(host, command, check=False).returncode == 0:
-            return
-        time.sleep(0.3)
-    raise AssertionError("%s: '%s' not true within %d s" % (host, command, timeout))
+    wait_until(lambda: on(host, command, check=False).returncode == 0, timeout, "%s: '%s'" % (host, command), 0.3)
 
 
 @pytest.mark.slow

@@ -111,7 +111,7 @@ PACKAGE_PLAY = """
             mars_kmod_aio_max_nr: 0
             mars_kmod_package_dir: {packages}
             mars_kmod_build_kernels: [{kernel}]
-            mars_kmod_marsadm_path: /tmp/roles-lab-marsadm
+            mars_marsadm_path: /tmp/roles-lab-marsadm
 
     - name: Install on mars2 from the package
       hosts: mars2
@@ -179,7 +179,7 @@ STORAGE_PLAY = """
             name: georep.mars.storage
           vars:
             mars_storage_device: /dev/vde
-            mars_storage_mountpoint: /srv/roles-lab-mars
+            mars_dir: /srv/roles-lab-mars
             mars_storage_fstab: false
             %s
 """

@@ -76,6 +76,13 @@ def test_bad_inventory_fails_before_any_change(bare_lab, tmp_path):
                     "resource 'r9': replica host 'nohost' is not in the cluster",
                     "host '%s': mars_replication_ip '10.77.0.300' is not an IPv4 address" % HOSTS[0]):
         assert message in output, output[-3000:]
+    # an IPv6 address: MARS replicates over IPv4 only
+    output = site_refuses(tmp_path, FLEET, "-e", "mars_replication_ip=fd00::11")
+    assert ("host '%s': mars_replication_ip 'fd00::11' is IPv6, but MARS replicates over IPv4 only" % HOSTS[0]
+            in " ".join(output.split())), output[-3000:]
+    # a firewall peer that is no IPv4 network
+    output = site_refuses(tmp_path, FLEET, "-e", '{"mars_firewall_extra_peers": ["fd00::/64"]}')
+    assert "are not IPv4 addresses or networks: fd00::/64" in " ".join(output.split()), output[-3000:]
     # a size the disks cannot hold
     output = site_refuses(tmp_path, [dict(first, size="2G")] + FLEET[1:])
     assert ("host '%s', resource '%s': disk '%s' has 1073741824 bytes, less than size 2G"

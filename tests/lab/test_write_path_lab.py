@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from labhelpers import REPO, labctl, on, wait_for
+from labhelpers import REPO, labctl, on
+from polling import wait_until
 
 H1, H2, H3 = HOSTS = ("mars1", "mars2", "mars3")
 IPS = {"mars1": "10.77.0.11", "mars2": "10.77.0.12", "mars3": "10.77.0.13"}
@@ -125,20 +126,20 @@ def bootstrap():
         on(host, "modprobe mars")
         marsadm(host, "join-cluster", H1, IPS[H1])
     marsadm(H1, "create-resource", "r1", "/dev/vdb", "r1", str(SIZE))
-    wait_for(lambda: view(H1, "is-primary") == "1", what="mars1 primary")
+    wait_until(lambda: view(H1, "is-primary") == "1", what="mars1 primary")
     on(H1, "dd if=/dev/zero of=/dev/mars/r1 bs=%d count=1 oflag=direct status=none" % REGION)
     for host in (H2, H3):
         marsadm(host, "join-resource", "r1", "/dev/vdb")
     for host in (H2, H3):
-        wait_for(lambda h=host: view(h, "sync-rest") == "0" and view(h, "is-consistent") == "1", timeout=120,
-                 what="sync of %s" % host)
-    wait_for(lambda: caught_up(H1), what="replay")
+        wait_until(lambda h=host: view(h, "sync-rest") == "0" and view(h, "is-consistent") == "1", timeout=120,
+                   what="sync of %s" % host)
+    wait_until(lambda: caught_up(H1), what="replay")
 
 
 @pytest.fixture(name="healthy")
 def fixture_healthy(cluster):
     """mars1 primary, everything replayed and equal; faults removed afterwards."""
-    wait_for(lambda: caught_up(H1), what="a healthy cluster before the test")
+    wait_until(lambda: caught_up(H1), what="a healthy cluster before the test")
     yield cluster
     labctl("heal")
     for host in HOSTS:
@@ -150,7 +151,7 @@ def fixture_healthy(cluster):
 
 def test_ten_mib_written_reach_both_secondaries(healthy):
     on(H1, "dd if=/dev/urandom of=/dev/mars/r1 bs=1M count=10 seek=1 oflag=direct status=none")
-    wait_for(lambda: caught_up(H1), timeout=90, what="replay-rest 0 on both secondaries")
+    wait_until(lambda: caught_up(H1), timeout=90, what="replay-rest 0 on both secondaries")
     assert data_md5(H1) == data_md5(H2) == data_md5(H3)
 
 
@@ -158,7 +159,7 @@ def test_cut_link_secondaries_lag_and_stay_consistent(healthy):
     written = 12 * SLOTS  # about 1.6 MB of log: more than one 1 MiB fetch chunk
     expected = states(written)
     on(H1, "dd if=/dev/zero of=/dev/mars/r1 bs=%d count=1 oflag=direct status=none" % REGION)
-    wait_for(lambda: caught_up(H1), what="zeroed region replicated")
+    wait_until(lambda: caught_up(H1), what="zeroed region replicated")
     assert region_md5(H2) == expected[0]
     for host in (H2, H3):
         labctl("partition", H1, host)
@@ -189,7 +190,7 @@ def test_cut_link_secondaries_lag_and_stay_consistent(healthy):
 def test_kill_of_the_primary_daemon_loses_no_acknowledged_write(healthy):
     expected = states(SLOTS)
     on(H1, "dd if=/dev/zero of=/dev/mars/r1 bs=%d count=1 oflag=direct status=none" % REGION)
-    wait_for(lambda: caught_up(H1), what="zeroed region replicated")
+    wait_until(lambda: caught_up(H1), what="zeroed region replicated")
     write_records(H1, 0, SLOTS)
     on(H1, "pkill -9 -f marsemu.kernel")
     # every acknowledged write is on the primary's own disk
@@ -197,10 +198,10 @@ def test_kill_of_the_primary_daemon_loses_no_acknowledged_write(healthy):
     for host in (H2, H3):
         assert region_md5(host) in expected
     on(H1, "systemctl reset-failed mars-emulator.service; modprobe mars")
-    wait_for(lambda: view(H1, "is-primary") == "1" and on(H1, "test -b /dev/mars/r1", check=False).returncode == 0,
-             what="the primary back after the restart")
+    wait_until(lambda: view(H1, "is-primary") == "1" and on(H1, "test -b /dev/mars/r1", check=False).returncode == 0,
+               what="the primary back after the restart")
     assert region_md5(H1, "/dev/mars/r1") == expected[SLOTS]
-    wait_for(lambda: caught_up(H1), what="secondaries after the restart")
+    wait_until(lambda: caught_up(H1), what="secondaries after the restart")
     assert region_md5(H2) == region_md5(H3) == expected[SLOTS]
 
 
@@ -211,13 +212,13 @@ def force_split_brain():
     on(H1, "dd if=/dev/urandom of=/dev/mars/r1 bs=64k count=16 seek=100 oflag=direct status=none")
     marsadm(H2, "disconnect", "r1")
     marsadm(H2, "primary", "--force", "r1")
-    wait_for(lambda: view(H2, "is-primary") == "1", what="forced primary mars2")
+    wait_until(lambda: view(H2, "is-primary") == "1", what="forced primary mars2")
     marsadm(H2, "connect", "r1")
     on(H2, "dd if=/dev/urandom of=/dev/mars/r1 bs=64k count=16 seek=200 oflag=direct status=none")
     labctl("heal")
     for host in HOSTS:
-        wait_for(lambda h=host: view(h, "is-split-brain") == "1", timeout=60, what="split brain seen on %s" % host)
-    wait_for(lambda: view(H1, "is-primary") == "0", what="mars1 to step down")
+        wait_until(lambda h=host: view(h, "is-split-brain") == "1", timeout=60, what="split brain seen on %s" % host)
+    wait_until(lambda: view(H1, "is-primary") == "0", what="mars1 to step down")
 
 
 def test_forced_primary_split_brain_repaired_by_invalidate_and_by_leave_join(healthy):
@@ -226,41 +227,41 @@ def test_forced_primary_split_brain_repaired_by_invalidate_and_by_leave_join(hea
     message = on(H1, "readlink /mars/resource-r1/actual-mars1/msg-err-splitbrain-detected").stdout
     assert "SPLIT BRAIN" in message
     marsadm(H1, "invalidate", "r1")
-    wait_for(lambda: caught_up(H2, (H1, H3)), timeout=120, what="mars1 resynced")
+    wait_until(lambda: caught_up(H2, (H1, H3)), timeout=120, what="mars1 resynced")
     for host in HOSTS:
-        wait_for(lambda h=host: view(h, "is-split-brain") == "0", timeout=60, what="no split brain on %s" % host)
+        wait_until(lambda h=host: view(h, "is-split-brain") == "0", timeout=60, what="no split brain on %s" % host)
     assert data_md5(H1) == data_md5(H2) == data_md5(H3)
     # again, now repaired the other way: leave and join
     marsadm(H1, "primary", "r1")
-    wait_for(lambda: view(H1, "is-primary") == "1", what="mars1 primary again")
-    wait_for(lambda: caught_up(H1), what="healthy again")
+    wait_until(lambda: view(H1, "is-primary") == "1", what="mars1 primary again")
+    wait_until(lambda: caught_up(H1), what="healthy again")
     force_split_brain()
     marsadm(H1, "down", "r1")
     marsadm(H1, "leave-resource", "r1")
     for host in (H2, H3):
-        wait_for(lambda h=host: view(h, "is-split-brain") == "0", timeout=60, what="no split brain on %s" % host)
+        wait_until(lambda h=host: view(h, "is-split-brain") == "0", timeout=60, what="no split brain on %s" % host)
     marsadm(H1, "join-resource", "r1", "/dev/vdb")
-    wait_for(lambda: caught_up(H2, (H1, H3)), timeout=120, what="mars1 rejoined")
+    wait_until(lambda: caught_up(H2, (H1, H3)), timeout=120, what="mars1 rejoined")
     assert data_md5(H1) == data_md5(H2) == data_md5(H3)
     # back to the starting point for the next tests
     marsadm(H1, "primary", "r1")
-    wait_for(lambda: view(H1, "is-primary") == "1" and caught_up(H1), what="mars1 primary at the end")
+    wait_until(lambda: view(H1, "is-primary") == "1" and caught_up(H1), what="mars1 primary at the end")
 
 
 def test_emergency_mode_leaves_a_gap_that_invalidate_repairs(healthy):
     free_gib = int(on(H1, "df --output=avail -B1G /mars | tail -1").stdout.strip())
     on(H1, "echo %d > /proc/sys/mars/required_free_space_4_gb" % (free_gib + 2))  # /mars looks full
     try:
-        wait_for(lambda: view(H1, "is-emergency") == "1", what="emergency mode")
+        wait_until(lambda: view(H1, "is-emergency") == "1", what="emergency mode")
         assert "stopped transaction logging" in on(
             H1, "readlink /mars/resource-r1/actual-mars1/msg-err-emergency").stdout
         # the primary keeps serving writes, unlogged
         on(H1, "dd if=/dev/urandom of=/dev/mars/r1 bs=64k count=8 seek=300 oflag=direct status=none")
     finally:
         on(H1, "echo 2 > /proc/sys/mars/required_free_space_4_gb")
-    wait_for(lambda: view(H1, "is-emergency") == "0", what="end of emergency mode")
+    wait_until(lambda: view(H1, "is-emergency") == "0", what="end of emergency mode")
     on(H1, "dd if=/dev/urandom of=/dev/mars/r1 bs=64k count=8 seek=400 oflag=direct status=none")
-    wait_for(lambda: caught_up(H1), what="secondaries across the hole")
+    wait_until(lambda: caught_up(H1), what="secondaries across the hole")
     for host in (H2, H3):
         # UpToDate and nothing to replay, yet the unlogged writes are missing; the warning tells
         assert "not consecutive" in on(host, "readlink /mars/resource-r1/actual-%s/msg-wrn-log-consecutive" % host).stdout
@@ -269,7 +270,7 @@ def test_emergency_mode_leaves_a_gap_that_invalidate_repairs(healthy):
     assert playbook("playbooks/resync.yml", "-e", "confirm_resync=yes", "--check") == 2
     assert data_md5(H2) != data_md5(H1)
     assert playbook("playbooks/resync.yml", "-e", "confirm_resync=yes") == 2
-    wait_for(lambda: caught_up(H1), timeout=120, what="full sync after invalidate")
+    wait_until(lambda: caught_up(H1), timeout=120, what="full sync after invalidate")
     assert data_md5(H1) == data_md5(H2) == data_md5(H3)
     assert playbook("playbooks/resync.yml", "-e", "confirm_resync=yes") == 0
 
@@ -284,36 +285,36 @@ def test_lifecycle_handover_third_resource_and_decommission(healthy):
     # planned handover mars1 -> mars2
     marsadm(H2, "primary", "r1")
     for host in HOSTS:
-        wait_for(lambda h=host: view(h, "get-primary") == H2, what="mars2 designated on %s" % host)
-    wait_for(lambda: view(H2, "is-primary") == "1" and view(H2, "device-present") == "1", what="mars2 primary")
+        wait_until(lambda h=host: view(h, "get-primary") == H2, what="mars2 designated on %s" % host)
+    wait_until(lambda: view(H2, "is-primary") == "1" and view(H2, "device-present") == "1", what="mars2 primary")
     assert view(H1, "is-primary") == "0"
     assert data_md5(H2) == md5
     # a second resource on two hosts, then decommissioned: last member leaves and deletes it
     marsadm(H2, "create-resource", "r2", "/dev/vdc", "r2", str(SIZE))
-    wait_for(lambda: view(H2, "is-primary", "r2") == "1", what="r2 primary on mars2")
+    wait_until(lambda: view(H2, "is-primary", "r2") == "1", what="r2 primary on mars2")
     marsadm(H3, "join-resource", "r2", "/dev/vdc")
-    wait_for(lambda: view(H3, "sync-rest", "r2") == "0" and view(H3, "is-consistent", "r2") == "1", timeout=120,
-             what="r2 synced on mars3")
+    wait_until(lambda: view(H3, "sync-rest", "r2") == "0" and view(H3, "is-consistent", "r2") == "1", timeout=120,
+               what="r2 synced on mars3")
     assert members(H1, "resource-members r2") == [H2, H3]
     marsadm(H3, "down", "r2")
     marsadm(H3, "leave-resource", "r2")
-    wait_for(lambda: members(H2, "resource-members r2") == [H2], what="mars3 gone from r2")
+    wait_until(lambda: members(H2, "resource-members r2") == [H2], what="mars3 gone from r2")
     marsadm(H2, "secondary", "r2")
     marsadm(H2, "down", "r2")
     marsadm(H2, "leave-resource", "r2")
     marsadm(H2, "delete-resource", "r2")
     for host in HOSTS:
-        wait_for(lambda h=host: on(h, "test -d /mars/resource-r2", check=False).returncode != 0 or
-                 not members(h, "resource-members r2"), what="r2 deleted on %s" % host)
+        wait_until(lambda h=host: on(h, "test -d /mars/resource-r2", check=False).returncode != 0 or
+                   not members(h, "resource-members r2"), what="r2 deleted on %s" % host)
     # decommission of a node: mars3 leaves r1 and the cluster, the others forget it
     marsadm(H3, "down", "r1")
     marsadm(H3, "leave-resource", "r1")
-    wait_for(lambda: members(H2) == [H1, H2], what="mars3 gone from r1")
+    wait_until(lambda: members(H2) == [H1, H2], what="mars3 gone from r1")
     marsadm(H3, "leave-cluster")  # (lowlevel-delete-host is only needed for a node that is dead)
     for host in (H1, H2):
         # (view-cluster-members keeps a deleted peer for a while, as marsadm does after a leave-cluster)
-        wait_for(lambda h=host: H3 not in on(h, "marsadm lowlevel-ls-host-ips").stdout, what="mars3 gone on %s" % host)
+        wait_until(lambda h=host: H3 not in on(h, "marsadm lowlevel-ls-host-ips").stdout, what="mars3 gone on %s" % host)
     # the remaining pair still replicates
     on(H2, "dd if=/dev/urandom of=/dev/mars/r1 bs=64k count=16 seek=500 oflag=direct status=none")
-    wait_for(lambda: caught_up(H2, (H1,)), what="mars1 to replay after the decommission")
+    wait_until(lambda: caught_up(H2, (H1,)), what="mars1 to replay after the decommission")
     assert data_md5(H1) == data_md5(H2)

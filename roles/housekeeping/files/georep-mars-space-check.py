@@ -34,7 +34,7 @@ for _directory in READER_DIRS:
 _BYTECODE, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ left beside the script
 try:
     from state import ClusterState  # noqa: E402 pylint: disable=wrong-import-position
-    from tree import MarsTree  # noqa: E402 pylint: disable=wrong-import-position
+    from tree import MARS_DIR, MarsTree  # noqa: E402 pylint: disable=wrong-import-position
 except ImportError as _error:
     # exit status 3 (unknown), which fails the play, not 1 (a mere warning)
     sys.stderr.write("UNKNOWN: cannot import the /mars reader (%s): tree.py and state.py of the georep.mars "
@@ -99,7 +99,7 @@ def write_status(path, level, message, fields, now):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--mars-dir", default="/mars")
+    parser.add_argument("--mars-dir", default=MARS_DIR)
     parser.add_argument("--host", default=None, help="MARS host name (default: uname -n up to the first dot)")
     parser.add_argument("--warn-percent", type=float, default=80.0)
     parser.add_argument("--crit-percent", type=float, default=90.0)

@@ -33,7 +33,7 @@ for _directory in READER_DIRS:
 _BYTECODE, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ left beside the script
 try:
     from state import ClusterState  # noqa: E402 pylint: disable=wrong-import-position
-    from tree import MarsTree  # noqa: E402 pylint: disable=wrong-import-position
+    from tree import MARS_DIR, MarsTree  # noqa: E402 pylint: disable=wrong-import-position
 except ImportError as _error:
     sys.exit("georep-mars-metrics: cannot import the /mars reader (%s): tree.py and state.py of the "
              "georep.mars collection (plugins/module_utils) must be beside %s; the georep.mars.monitoring "
@@ -198,7 +198,7 @@ def write_atomically(path, text):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--mars-dir", default="/mars", help="the MARS tree (default /mars)")
+    parser.add_argument("--mars-dir", default=MARS_DIR, help="the MARS tree (default %(default)s)")
     parser.add_argument("--host", default=None, help="MARS host name (default: uname -n up to the first dot)")
     parser.add_argument("--output", default="-", help="textfile to write atomically, or - for stdout")
     parser.add_argument("--now", type=float, default=None, help="current time in seconds (tests)")

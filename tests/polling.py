@@ -1,0 +1,19 @@
+"""The one way tests wait: poll a condition until it holds, fail with what was awaited.
+
+A test never sleeps and then asserts that something is absent or done; it waits for a
+positive condition with a bound, so a broken system fails the test instead of passing it.
+"""
+
+import time
+
+
+def wait_until(predicate, timeout=60.0, what="condition", interval=0.5):
+    """Call PREDICATE until it returns something true and return that; fail after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timeout after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
