@@ -7,6 +7,7 @@ On a lab host neither is set, so everything lives at the real MARS paths.
 """
 
 import os
+import re
 import time
 
 DELETED = ".deleted"
@@ -44,10 +45,31 @@ def format_stamp(stamp_ns):
     return "%d.%09d" % divmod(stamp_ns, 1000000000)
 
 
+STAMP_RE = re.compile(r"^\s*([0-9]+)(?:\.([0-9]*))?")
+REPLAY_RE = re.compile(r"^log-([0-9]+)-([^,]+),([0-9]+),([0-9]+)")
+
+
 def parse_stamp(text):
-    """``sec.nsec`` (or a plain number of seconds) to integer nanoseconds."""
-    sec, _dot, frac = text.strip().partition(".")
-    return int(sec) * 1000000000 + int((frac + "000000000")[:9])
+    """``sec.nsec`` (or whole seconds) to integer nanoseconds; 0 for missing or garbage.
+
+    Like Perl's numeric reading in marsadm: leading blanks and trailing junk are ignored.
+    """
+    match = STAMP_RE.match(text or "")
+    if not match:
+        return 0
+    return int(match.group(1)) * 1000000000 + int(((match.group(2) or "") + "000000000")[:9])
+
+
+def parse_replay(value):
+    """A ``replay-HOST`` value ``log-N-ORIGIN,POS,LEN`` to ``(N, ORIGIN, POS, LEN)``; None if unreadable.
+
+    POS is where replay (or, on a primary, write-back) starts in logfile N, LEN what is still to
+    be applied from there (main.c ``_update_replay_link``).
+    """
+    match = REPLAY_RE.match(value or "")
+    if not match:
+        return None
+    return int(match.group(1)), match.group(2), int(match.group(3)), int(match.group(4))
 
 
 def lamport_now(paths):
@@ -56,8 +78,10 @@ def lamport_now(paths):
         with open(os.path.join(paths.procsys, "lamport_clock"), encoding="ascii") as handle:
             for field in handle.read().split():
                 if field.startswith("lamport_now="):
-                    return parse_stamp(field.split("=", 1)[1])
-    except (OSError, ValueError):
+                    stamp = parse_stamp(field.split("=", 1)[1])
+                    if stamp:
+                        return stamp
+    except OSError:
         pass
     return time.time_ns()
 

@@ -260,6 +260,21 @@ class EmuCluster:
                 h.get("ips/ip-" + o.name) for o in self.hosts), timeout=15, what="%s to join" % host.name)
 
 
+def caught_up(host, primary, res="r1"):
+    """HOST's replay link and the version link of that logfile equal PRIMARY's (in HOST's tree).
+
+    What marsadm's planned handover waits for.  Like the kernel (``write_info_links``), replay
+    writes the replay link first and the version link right after it, so the replay link alone
+    can already match while the version link still shows the previous position.
+    """
+    replay = host.res(res, "replay-" + host.name)
+    if not replay or replay != host.res(res, "replay-" + primary.name):
+        return False
+    number = int(replay.split("-")[1])
+    version = host.res(res, "version-%09d-%s" % (number, host.name))
+    return version is not None and version == host.res(res, "version-%09d-%s" % (number, primary.name))
+
+
 def replayed_everything(host, primary):
     """HOST has replayed r1 up to where PRIMARY's log ends (as HOST's own tree shows it)."""
     return host.res("r1", "replay-" + host.name) == primary.res("r1", "replay-" + primary.name)

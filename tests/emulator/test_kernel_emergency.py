@@ -10,7 +10,7 @@ import os
 import pytest
 
 from kernel_cluster import replayed_everything, wait_until
-from marsemu.kernel.space import SpaceGuard, mode_for
+from marsemu.kernel.space import SpaceGuard, mode_for, space_low_warning
 from marsemu.kernel.writepath import LoggedDisk
 from marsemu.marsadm import main
 from test_kernel_roles import SIZE, md5
@@ -67,6 +67,15 @@ def statvfs_of(total_gib, free_gib_):
     return lambda _path: Result
 
 
+@pytest.mark.parametrize("mode, text", [
+    (0, None), (1, "EMERGENCY: the space on /mars/ is becoming low."), (2, "EMERGENCY: the space on /mars/ is low."),
+    (3, "EMERGENCY: the space on /mars/ is VERY low."), (4, "EMERGENCY: the space on /mars/ is VERY low."),
+])
+def test_space_low_warning_per_level(mode, text):
+    # main.c make_log_finalize: IS_EXHAUSTED (>0), IS_EMERGENCY_SECONDARY (>1), IS_EMERGENCY_PRIMARY (>2)
+    assert space_low_warning(mode) == text
+
+
 def test_module_refuses_to_load_on_a_small_mars():
     with pytest.raises(OSError) as info:
         SpaceGuard(FakeProcSys(), "/mars", statvfs_of(8, 7)).check_load()
@@ -117,6 +126,7 @@ def test_emergency_leaves_a_hole_that_only_invalidate_repairs(synced):
     assert h1.indicator("r1", "has-emergency") == "1"
     assert "stopped transaction logging" in h1.indicator("r1", "msg-err-emergency")
     assert "DISK SPACE IS EXTREMELY LOW" in h1.indicator("r1", "msg-err-space-low")
+    assert h1.indicator("r1", "msg-wrn-space-low").endswith(" EMERGENCY: the space on /mars/ is VERY low.")
     assert marsadm(h1, "view-is-emergency", "r1")[1] == "1\n"
     # the hole: version-11 marks it, logging goes on in log-12
     assert h1.res("r1", "version-000000011-h1").startswith("0" * 32 + ",log-000000011-h1,0:")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from kernel_cluster import EmuCluster, wait_until
+from kernel_cluster import EmuCluster, caught_up, wait_until
 from marsemu.common import parse_stamp
 
 SIZE = 64 * 1024 * 1024
@@ -175,8 +175,8 @@ def test_logged_writes_are_fetched_and_replayed(cluster):
     log_size = os.path.getsize(h1.path("resource-r1/log-000000001-h1"))
     wait_until(lambda: h1.res("r1", "replay-h1") == "log-000000001-h1,%d,0" % log_size, what="primary log end")
     for host in (h2, h3):
-        wait_until(lambda h=host: h.res("r1", "replay-" + h.name) == h1.res("r1", "replay-h1"), timeout=10,
-                   what="%s to replay" % host.name)
+        wait_until(lambda h=host: caught_up(h, h1) and h.res("r1", "replay-h1") == h1.res("r1", "replay-h1"),
+                   timeout=10, what="%s to replay" % host.name)
         assert host.res("r1", "version-000000001-" + host.name) == h1.res("r1", "version-000000001-h1")
         assert os.path.getsize(host.path("resource-r1/log-000000001-h1")) == log_size
     assert md5(h1.disk) == md5(h2.disk) == md5(h3.disk)
@@ -186,7 +186,7 @@ def test_logged_writes_are_fetched_and_replayed(cluster):
     h2.set("resource-r1/primary", "h2")
     wait_until(lambda: h2.indicator("r1", "is-primary") == "1", timeout=5, what="new primary")
     h2.write("r1", 4096, b"after handover" * 100)
-    wait_until(lambda: h1.res("r1", "replay-h1") == h2.res("r1", "replay-h2") != "log-000000002-h2,0,0",
-               timeout=10, what="old primary to replay the new one's writes")
+    wait_until(lambda: caught_up(h1, h2) and h1.res("r1", "replay-h2") == h2.res("r1", "replay-h2")
+               != "log-000000002-h2,0,0", timeout=10, what="old primary to replay the new one's writes")
     assert h1.res("r1", "version-000000002-h1") == h2.res("r1", "version-000000002-h2")
     assert md5(h1.disk) == md5(h2.disk)

@@ -23,6 +23,23 @@ def fixture_formed(cluster):
     return cluster
 
 
+def after_stale(source, targets):
+    """Wait until a link written on ``source`` after the one under test has reached ``targets``.
+
+    A peer takes the whole dentry list of ``source`` at once, so once the later marker is there,
+    the earlier link was offered too: what is still missing then was refused, not just late.
+    """
+    marker = "userspace/marker-%d" % time.monotonic_ns()
+    source.set(marker, "1")
+    for target in targets:
+        wait_until(lambda t=target: t.get(marker) == "1", what="marker from %s on %s" % (source.name, target.name))
+
+
+def log_count(host, text):
+    with open(host.log, encoding="utf-8", errors="replace") as handle:
+        return handle.read().count(text)
+
+
 def test_procsys_appears_and_vanishes_with_the_daemon(tmp_path):
     host = EmuHost(str(tmp_path), "solo", "127.0.0.11", free_base_port())
     assert not os.path.exists(host.paths.procsys)
@@ -85,9 +102,9 @@ def test_newer_wins_older_never(formed):
     wait_until(lambda: h3.get("userspace/key") == "one", what="first value")
     # an older write on another host must not spread, and is overwritten by the newer one
     h2.set("userspace/key", "stale", stamp - 10 ** 9)
-    time.sleep(1.5)
+    after_stale(h2, (h1, h3))
     assert h1.get("userspace/key") == "one" and h3.get("userspace/key") == "one"
-    assert h2.get("userspace/key") == "one"
+    wait_until(lambda: h2.get("userspace/key") == "one", what="the newer value back on h2")
     # a newer one wins everywhere, even if it comes from a host with a slower clock
     h3.set("userspace/key", "two", stamp + 1)
     for host in formed.hosts:
@@ -102,7 +119,7 @@ def test_deleted_spreads_only_onto_existing_links(formed):
     for host in formed.hosts:
         wait_until(lambda h=host: os.readlink(h.path("userspace/doomed")) == DELETED, what=".deleted")
     h1.set("userspace/never-existed", DELETED)
-    time.sleep(1.2)
+    after_stale(h1, (h2,))
     assert not os.path.lexists(h2.path("userspace/never-existed"))
 
 
@@ -119,10 +136,13 @@ def test_dot_names_and_foreign_dirs_are_not_replicated(formed):
 
 
 def test_other_cluster_uuid_is_ignored(formed):
-    h1, h2 = formed.hosts[:2]
+    h1, h2, h3 = formed.hosts
     h2.set("uuid", "other_1.000000000")  # newer than h1's, so no merge still in flight can undo it
     h1.set("userspace/after", "1")
-    time.sleep(1.5)
+    # h3 (same uuid) gets it, so h1 offers it; h2 fetched h1's tree twice since and refused it
+    wait_until(lambda: h3.get("userspace/after") == "1", what="h1's link to reach h3")
+    seen = log_count(h2, "ignoring peer h1: uuid")
+    wait_until(lambda: log_count(h2, "ignoring peer h1: uuid") >= seen + 2, what="h2 to refuse h1's tree")
     assert h2.get("userspace/after") is None
 
 
@@ -134,7 +154,7 @@ def test_partitioned_host_catches_up_after_healing(formed):
         # the cut-off host's own writes (e.g. marsadm on it) wait too
         h3.set("userspace/mine", "from-h3")
         wait_until(lambda: h2.get("userspace/during") == "from-h1", what="h2 to see h1")
-        time.sleep(1.0)
+        after_stale(h2, (h1,))  # h1 has gone on merging meanwhile, just not from the frozen h3
         assert h3.get("userspace/during") is None and h1.get("userspace/mine") is None
         stale = h3.get("actual-h3/time")
     finally:
@@ -149,8 +169,9 @@ def test_push_trigger_writes_on_the_peer(formed):
     h1, h2 = formed.hosts[:2]
     h2.trigger("p h1 hello /mars/userspace/pushed")
     wait_until(lambda: h1.get("userspace/pushed") == "hello", timeout=3, what="push")
-    h2.trigger("P h1 %s bad /etc/evil" % h1.ip)
-    time.sleep(0.5)
+    h2.trigger("P h1 %s bad /etc/evil\n" % h1.ip)  # newline: the next code may share a pipe read
+    h2.trigger("P h1 %s good /mars/userspace/after-evil" % h1.ip)
+    wait_until(lambda: h1.get("userspace/after-evil") == "good", timeout=3, what="the push after the bad one")
     assert not os.path.lexists(os.path.join(h1.paths.root, "etc/evil"))
 
 

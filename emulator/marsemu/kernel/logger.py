@@ -18,6 +18,8 @@ import hashlib
 import os
 import re
 
+from marsemu.common import parse_replay
+
 LOGFILE = re.compile(r"^log-(\d{9})-(.+)$")
 # the digest of a version link that marks a hole in the logfile sequence (emergency mode)
 HOLE_DIGEST = "0" * 32
@@ -25,16 +27,6 @@ HOLE_DIGEST = "0" * 32
 
 def logfile_name(nr, origin):
     return "log-%09d-%s" % (nr, origin)
-
-
-def parse_replay(value):
-    """``log-N-ORIGIN,POS,LEN`` to ``(N, ORIGIN, POS, LEN)``; None if unreadable."""
-    try:
-        name, pos, length = value.split(",")
-        match = LOGFILE.match(name)
-        return int(match.group(1)), match.group(2), int(pos), int(length)
-    except (AttributeError, ValueError):
-        return None
 
 
 def format_replay(nr, origin, pos, length=0):

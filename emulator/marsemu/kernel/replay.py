@@ -17,8 +17,9 @@ Before going on from logfile N to the next one, replay checks what ``main.c``'s
 
 import logging
 
+from marsemu.common import parse_replay
 from marsemu.kernel.logfile import LogfileError, read_records
-from marsemu.kernel.logger import HOLE_DIGEST, format_replay, logfile_name, logfiles, parse_replay, update_version
+from marsemu.kernel.logger import HOLE_DIGEST, format_replay, logfile_name, logfiles, update_version
 
 LOG = logging.getLogger(__name__)
 

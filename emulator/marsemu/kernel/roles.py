@@ -17,12 +17,13 @@ import asyncio
 import logging
 import os
 
-from marsemu.common import format_stamp
+from marsemu.common import format_stamp, parse_replay
 from marsemu.kernel import indicators
 from marsemu.kernel.device import BackingDisk, MarsDevice
 from marsemu.kernel.fetch import Fetcher
-from marsemu.kernel.logger import LOGFILE, PrimaryLogger, parse_replay
+from marsemu.kernel.logger import LOGFILE, PrimaryLogger
 from marsemu.kernel.replay import replay_step
+from marsemu.kernel.space import space_low_warning
 from marsemu.kernel.sync import SyncClient
 from marsemu.kernel.writepath import LoggedDisk
 
@@ -140,6 +141,9 @@ class Resource:
                 self.created_hole = True
         else:
             self.created_hole = False
+        warning = space_low_warning(space.mode)
+        if warning:
+            self.messages["wrn-space-low"] = warning
         if self.logger is not None and self.device is not None and self.device.logged is not None:
             self.device.logged.switch_log(self.logger.current_path())
             self.device.logged.logging = not self.logging_stopped

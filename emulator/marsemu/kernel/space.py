@@ -38,6 +38,21 @@ def mode_for(rest_kib, limits_gb):
     return mode, limit
 
 
+def space_low_warning(mode):
+    """The ``wrn-space-low`` message for an emergency mode, or None (``make_log_finalize``).
+
+    The kernel shows it on every resource; a secondary that can free an old logfile at level 2
+    and up says so instead, but this emulator frees none.
+    """
+    if mode > 2:
+        return "EMERGENCY: the space on /mars/ is VERY low."
+    if mode > 1:
+        return "EMERGENCY: the space on /mars/ is low."
+    if mode > 0:
+        return "EMERGENCY: the space on /mars/ is becoming low."
+    return None
+
+
 class SpaceGuard:
     """Tracks the emergency mode of one host; ``update`` once per main-loop pass."""
 

@@ -492,7 +492,7 @@ def run_command(ses, argv):
         return ses.error_count
     steps = COMMANDS.get(cmd)
     if not steps:
-        ses.die("unknown command '%s'\n" % cmd, 25)
+        ses.die("unknown command '%s'\n" % cmd)
     Runner(ses, cmd, res, args).run(steps)
     ses.finish_links()
     return ses.error_count

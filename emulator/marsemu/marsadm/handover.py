@@ -7,6 +7,7 @@ as split-brain guard, for this host's replay and newest version link to equal th
 import os
 import re
 
+from marsemu import common
 from marsemu.marsadm import switches, tree, waits
 from marsemu.marsadm.views import replinfo
 
@@ -59,7 +60,7 @@ def primary_phase0(ses, cmd, res, *_args):
                     if peer in (old, ses.host):
                         continue
                     alive = tree.alive_link(ses, "time", peer, 1)
-                    dead = not alive or not ses.is_recent(tree.stamp_value(alive))
+                    dead = not alive or not ses.is_recent(common.parse_stamp(alive))
                     tree.check_sync_finished(ses, res, peer, allow or dead)
         waits.check_todo(ses, cmd, res, "attach", 1, False)
         if not ses.opts.force:

@@ -933,7 +933,7 @@ def nothing_phase(_ses, _cmd, _res, *_args):
 def link_purge_global(ses, _cmd, _res, *_args):
     """Physically remove ``.deleted`` links older than every peer's last sign of life."""
     peers = ses.glob(ses.mpath("actual-*", "time"))
-    oldest = min((tree.stamp_value(ses.get_link(p, 2)) for p in peers), default=0)
+    oldest = min((common.parse_stamp(ses.get_link(p, 2)) for p in peers), default=0)
     limit = ses.mars_time() - int((ses.opts.keep_backup_hours * 3600 - ses.opts.window) * NSEC)
     limit = max(limit, oldest) if oldest else limit
     for base, _dirs, files in os.walk(ses.mars):

@@ -27,8 +27,10 @@ RESERVED_ID = re.compile(r"^(none|all|any|full|empty|undefined|remote|local|loca
 class Dying(Exception):
     """Raised by ``ldie`` after the message is printed; caught per resource or at top level.
 
-    ``exit_code`` is used when nothing catches it: Perl's ``die`` exits with ``$!``, which is
-    ENOENT (2) after a failed readlink and ENOTTY (25) after output went to a pipe."""
+    ``exit_code`` is used when nothing catches it: Perl's ``die`` exits with ``$!``, the errno of
+    the last failed syscall.  The marsadm the lab pins (WIP-qio-for-5.10) reads the absent
+    ``/mars/compat-deletions`` at start-up, so its early deaths exit with ENOENT (2); master's
+    marsadm lacks that read and exits with ENOTTY (25) from its stdio set-up instead."""
 
     def __init__(self, text, exit_code=2):
         super().__init__(text)
@@ -86,6 +88,7 @@ class Session:
         self.skip_res = set()
         self.old_primary = {}
         self.split_cache = {}
+        self.visited_pos = set()  # (logfile nr, origin) seen by version-link walks
         # MARS_EMU_CRON_SLEEP replaces the fixed 7 s pause of ``cron`` (tests keep it short)
         self.cron_sleep = float(os.environ.get("MARS_EMU_CRON_SLEEP", "7"))
 
@@ -155,8 +158,10 @@ class Session:
             with open(os.path.join(self.paths.procsys, "lamport_clock"), encoding="ascii") as handle:
                 for line in handle.read().splitlines():
                     if line.startswith("lamport_now="):
-                        return common.parse_stamp(line.split("=", 1)[1])
-        except (OSError, ValueError):
+                        stamp = common.parse_stamp(line.split("=", 1)[1])
+                        if stamp:  # marsadm: an empty or zero clock falls back to time()
+                            return stamp
+        except OSError:
             pass
         return int(time.time()) * NSEC
 

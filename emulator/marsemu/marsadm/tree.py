@@ -5,10 +5,10 @@ import os
 import re
 import stat
 
+from marsemu import common
 from marsemu.marsadm.runtime import NSEC, RESERVED_ID, alphanum_sorted
 
 ID_RE = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_]*$")
-REPLAY_RE = re.compile(r"log-([0-9]+)-[^,]+,([0-9]+),([0-9]+)")
 
 
 # ------------------------------------------------------------------ identifiers
@@ -41,7 +41,7 @@ def check_id(ses, ident, must_exist=False, abort_reserved=0, allow_specs=False):
 
 def check_id_list(ses, text, must_exist=False, abort_reserved=0, allow_specs=False):
     if not re.match(r"^[A-Za-z0-9_][-A-Za-z0-9_,]*$", text):
-        ses.die("comma-separated list '%s' has disallowed characters" % text, 25)
+        ses.die("comma-separated list '%s' has disallowed characters" % text)
     for ident in text.split(","):
         check_id(ses, ident, must_exist, abort_reserved, allow_specs)
 
@@ -161,8 +161,12 @@ def designated_primary(ses, res, unchecked=None):
 
 
 def device_name(ses, res, peer=None):
+    """marsadm ``device_name``: ``/dev/mars/`` + ``device-PEER``; the resource name when that link is
+    missing or ``(none)`` (the kernel names the device the same way)."""
     name = ses.get_link(os.path.join(ses.resdir(res), "device-" + (peer or ses.host)), 1)
-    return "/dev/mars/" + name if name else name
+    if not name or name == "(none)":
+        name = res
+    return "/dev/mars/" + name
 
 
 def _local_dev_path(ses, dev):
@@ -229,14 +233,6 @@ def alive_link(ses, name, peer, unchecked=2):
     return ses.get_link(ses.mpath("actual-" + peer, name), unchecked)
 
 
-def stamp_value(text):
-    """A ``sec.nsec`` link value in ns, or 0."""
-    match = re.match(r"^\s*([0-9]+)(?:\.([0-9]*))?", text or "")
-    if not match:
-        return 0
-    return int(match.group(1)) * NSEC + int(((match.group(2) or "") + "000000000")[:9])
-
-
 # ------------------------------------------------------------------ per-resource checks
 
 def check_res_member(ses, cmd, res):
@@ -270,14 +266,6 @@ def check_sizes(ses, res, peer):
 
 # ------------------------------------------------------------------ logfiles and version links
 
-def parse_replay(value):
-    """``log-NNN-ORIGIN,pos,len`` -> (nr, pos, len) or None."""
-    match = REPLAY_RE.search(value or "")
-    if not match:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3))
-
-
 def compare_replaylinks(first, second):
     """-1/0/+1 comparing (lognr, pos) of two replay-style values."""
     match_a = re.match(r"^log-([0-9]+)-[^,]*,([0-9]+)", first or "")
@@ -308,10 +296,10 @@ def get_amount(ses, res, peer, direction, only_files, sum_up=False):
     while True:
         found = False
         if not level:
-            parsed = parse_replay(ses.get_link(os.path.join(resdir, "replay-" + peer), 1))
+            parsed = common.parse_replay(ses.get_link(os.path.join(resdir, "replay-" + peer), 1))
             if not parsed:
                 return 0, 0, 0, 0
-            first, second, third = parsed
+            first, _origin, second, third = parsed
             logpos = oldpos = first
             if direction < 0:
                 total = second + third if sum_up else second
@@ -367,112 +355,297 @@ def minmax_versions(ses, res):
     return min(numbers), max(numbers)
 
 
-POSITION_RE = re.compile(r"(log|version)-([0-9]+)-([^,:]+)(?:,([0-9]+))?")
+# ------------------------------------------------------------------ split brain
+# A port of marsadm's version-link walk and split-brain check.  Each function mirrors the marsadm
+# sub named in its docstring, step by step, so the two can be read side by side; the collection's
+# reader (plugins/module_utils/state.py) is a separate port, and tests/emulator/
+# test_splitbrain_ports.py runs both on the same trees.
+
+VISIT_LOG_RE = re.compile(r"log-([0-9]+)-([^,]+)")
+VISIT_VERSION_RE = re.compile(r"version-([0-9]+)-([^,]+)")
+POSITION_RE = re.compile(r"((?:log|version)-([0-9]+)-([^,]+)(?:,([0-9]+))?)")
 
 
-def _position(text):
-    """``log-N-ORIGIN,POS`` (or the first section of a version link) to ``(N, ORIGIN, POS)``."""
-    match = POSITION_RE.search(text or "")
-    if not match:
-        return None
-    return int(match.group(2)), match.group(3), int(match.group(4)) if match.group(4) else -1
+def _visit(ses, nr, peer):
+    """marsadm ``_visit``: remember a logfile seen on a walk (read by log-purge-all in marsadm)."""
+    ses.visited_pos.add((int(nr), peer))
 
 
-def _predecessor(ses, resdir, number, peer):
-    """Where ``peer`` stood in logfile ``number - 1``: the tail of its ``version-N`` link."""
-    link = ses.get_link(os.path.join(resdir, "version-%09d-%s" % (number, peer)), 2)
-    if link:
-        return _position(link.rsplit(":", 1)[-1])
-    older = ses.get_link(os.path.join(resdir, "version-%09d-%s" % (number - 1, peer)), 2)
-    return _position(older.split(":", 1)[0]) if older else None
+def _parse_pos(ses, resdir, pos):
+    """marsadm ``_parse_pos``: ``(point, nr, origin, logpos)`` of a replay/version position.
 
-
-def common_ancestor(ses, res, one, other):
-    """Walk two members' histories back to the logfile they share: ``(point, split, amount1, amount2)``.
-
-    A history is the replay link followed backwards through the version chain.  The members have
-    diverged (split brain) when their histories pass through logfiles of different origins with
-    the same number, or when, in the first logfile both contain, one of them went on to a later
-    logfile from a smaller position than the other reached.  An untraceable history (a missing
-    link) counts as a split, as in marsadm.  The amounts are the logfile bytes each side holds
-    beyond the common point.
+    ``point`` is ``log-N-ORIGIN[,POS]`` as found; ``logpos`` is -1 when the position has none.
+    An unparseable position gives ``(None, 0, None, -1)`` (Perl's undef values; marsadm would
+    then reuse stale regex captures, which a valid tree never reaches).
     """
-    resdir = ses.resdir(res)
-    # per side: [position, depth (logfiles stepped back), host, amount]
-    sides = [[_position(ses.get_link(os.path.join(resdir, "replay-" + h), 1)), 0, h, 0] for h in (one, other)]
-    diverged = False
-    for _step in range(100000):
-        if sides[0][0] is None or sides[1][0] is None:
-            return "", (1 if diverged else -1), sides[0][3], sides[1][3]
-        (nr1, from1, pos1), (nr2, from2, pos2) = sides[0][0], sides[1][0]
-        if nr1 != nr2 or from1 != from2:
-            diverged = diverged or (nr1 == nr2)
-            for entry in sides:
-                if entry[0][0] == max(nr1, nr2):
-                    entry[3] += max(entry[0][2], 0)
-                    entry[0] = _predecessor(ses, resdir, entry[0][0], entry[2])
-                    entry[1] += 1
+    match = VISIT_LOG_RE.search(pos)
+    if match:
+        _visit(ses, match.group(1), match.group(2))
+    else:
+        match = VISIT_VERSION_RE.search(pos)
+        if match:
+            vers = ses.get_link(os.path.join(resdir, match.group(0)))
+            count_matches = 0
+            for found in VISIT_LOG_RE.finditer(vers):
+                _visit(ses, found.group(1), found.group(2))
+                count_matches += 1
+            if not count_matches:
+                ses.warn("cannot parse '%s' -> '%s'\n" % (pos, vers))
+        else:
+            ses.warn("cannot parse '%s'\n" % pos)
+    match = POSITION_RE.search(pos)
+    if not match:
+        ses.warn("cannot parse position info '%s'\n" % pos)
+        return None, 0, None, -1
+    logpos = int(match.group(4)) if match.group(4) is not None else -1
+    return match.group(1), int(match.group(2)), match.group(3), logpos
+
+
+def _get_prev_pos(ses, resdir, nr, peer):
+    """marsadm ``_get_prev_pos``: where ``peer`` stood in the logfile before ``nr`` ('' if unknown)."""
+    path = "version-%09d-%s" % (nr, peer)
+    vers = ses.get_link(os.path.join(resdir, path), 2)
+    if not vers:
+        # logfile nr exists but has no version link yet (or a damaged tree): take the first
+        # section of the previous version link instead
+        path = "version-%09d-%s" % (nr - 1, peer)
+        vers = ses.get_link(os.path.join(resdir, path), 2)
+        vers = vers.split(":", 1)[0]
+    else:
+        # the last section points to the predecessor
+        vers = vers.rsplit(":", 1)[-1]
+    if vers:
+        _parse_pos(ses, resdir, path)
+    return vers
+
+
+def _get_common_ancestor(ses, resdir, pos1, host1, dep1, pos2, host2, dep2):
+    """marsadm ``_get_common_ancestor``: ``(point, split, total1, total2)``.
+
+    ``split`` is false (no split brain), true (split brain; marsadm may return a path depth) or
+    -1 (a history cannot be traced back, which counts as split brain too).  The totals are the
+    logfile amounts beyond the common point, in marsadm's (argument-flipping) order.
+    """
+    total1 = total2 = 0
+    while True:
+        p1, nr1, from1, len1 = _parse_pos(ses, resdir, pos1)
+        p2, nr2, from2, len2 = _parse_pos(ses, resdir, pos2)
+        if p1 == p2:
+            # the same position: a split brain only if both walked back
+            split = dep1 and dep2
+            if not split:  # also compare the version links there
+                path1 = os.path.join(resdir, "version-%09d-%s" % (nr1, from1 or ""))
+                path2 = os.path.join(resdir, "version-%09d-%s" % (nr2, from2 or ""))
+                vers1 = ses.get_link(path1, 1)
+                vers2 = vers1 and ses.get_link(path2, 1)
+                if vers1 and vers2 and vers1 != vers2:
+                    split = 1
+                    total1 += len1
+                    total2 += len2
+            return p1, split, total1, total2
+        if nr1 > nr2:
+            # walk the one ahead: swap the sides (marsadm does not swap the totals back)
+            pos1, host1, dep1, pos2, host2, dep2 = pos2, host2, dep2, pos1, host1, dep1
+            total1, total2 = total2, total1
             continue
-        point = "log-%09d-%s" % (nr1, from1)
-        if diverged:
-            return point, 1, sides[0][3] + pos1, sides[1][3] + pos2
-        if pos1 == pos2:
-            split = int(bool(sides[0][1] and sides[1][1]))
-            if not split:
-                vers = [ses.get_link(os.path.join(resdir, "version-%09d-%s" % (nr1, e[2])), 1) for e in sides]
-                split = int(bool(vers[0] and vers[1] and vers[0] != vers[1]))
-            return point, split, sides[0][3], sides[1][3]
-        behind = sides[0] if pos1 < pos2 else sides[1]
-        return point, int(behind[1] > 0), sides[0][3] + pos1, sides[1][3] + pos2
-    return "", -1, 0, 0
+        if nr1 < nr2:
+            total2 += len2
+            vers2 = _get_prev_pos(ses, resdir, nr2, host2)
+            if not vers2:
+                return "", -1, total1, total2
+            pos2, dep2 = vers2, dep2 + 1
+            continue
+        if from1 != from2:
+            # the same number from different origins: split brain for sure; go on only to find
+            # the split point
+            vers1 = _get_prev_pos(ses, resdir, nr1, host1)
+            if not vers1:
+                return "", 1, total1 + len1, total2 + len2
+            vers2 = _get_prev_pos(ses, resdir, nr2, host2)
+            if not vers2:
+                return "", 1, total1 + len1, total2 + len2
+            point, _split, sub1, sub2 = _get_common_ancestor(ses, resdir, vers1, host1, dep1 + 1,
+                                                             vers2, host2, dep2 + 1)
+            return point, 1, sub1 + total1 + len1, sub2 + total2 + len2
+        if len1 < len2:
+            # one side has replayed less: only a split brain if it walked back to get here
+            return p1, dep1, total1 + len1, total2 + len2
+        if len2 < len1:
+            return p2, dep2, total1 + len1, total2 + len2
+        ses.warn("error in algorithm: %s, %d, %s, %d : %s, %d, %s, %d\n"
+                 % (p1, nr1, from1, len1, p2, nr2, from2, len2))
+        return "", -1, 0, 0
+
+
+def get_common_ancestor(ses, resdir, host1, host2):
+    """marsadm ``get_common_ancestor``: start the walk at both replay links."""
+    repl1 = ses.get_link(os.path.join(resdir, "replay-" + host1), 1)
+    repl2 = ses.get_link(os.path.join(resdir, "replay-" + host2), 1)
+    return _get_common_ancestor(ses, resdir, repl1, host1, 0, repl2, host2, 0)
 
 
 def detect_splitbrain(ses, res, report):
-    """True when no split brain is visible: pairwise history comparison, then duplicate logfiles."""
+    """marsadm ``detect_splitbrain``: True when no split brain is visible (cached per run).
+
+    Every pair of members is walked back to its common ancestor; if no pair diverged, two
+    logfiles with the same number also mean split brain.  With ``report`` the findings go to
+    stderr as marsadm prints them.
+    """
     if res in ses.split_cache:
         return ses.split_cache[res]
     resdir = ses.resdir(res)
-    hosts = sorted(os.path.basename(p)[len("replay-"):] for p in ses.glob(os.path.join(resdir, "replay-*")))
-    for peer in hosts:
-        alive_link(ses, "time", peer, 1)  # marsadm reads (and warns about) each member's alive stamp
     ok = True
-    points = {}
-    amounts = {}
-    for index, host1 in enumerate(hosts):
-        for host2 in hosts[index + 1:]:
-            point, split, amount1, amount2 = common_ancestor(ses, res, host1, host2)
-            if not split:  # the reverse walk can differ (as in marsadm)
-                point, split, reverse1, reverse2 = common_ancestor(ses, res, host2, host1)
-                amount1, amount2 = reverse2, reverse1
-            if not split:
+    alive_host_stamps = {}
+    involved_logfiles = {}
+    involved_hosts = {}
+    missing_host_logfiles = {}
+    is_likely_false_positive = 0
+    i_am_primary = 0
+    is_likely_outdated = 0
+    hosts = [os.path.basename(p)[len("replay-"):] for p in ses.glob(os.path.join(resdir, "replay-*"))]
+    for host1 in hosts:
+        alive_host_stamps[host1] = alive_link(ses, "time", host1, 1)
+        if not ses.is_recent(common.parse_stamp(alive_host_stamps[host1]), ses.opts.window):
+            is_likely_outdated += 1
+        # an Orphan-like history: the replay link names a logfile that is not here
+        if host1 not in missing_host_logfiles:
+            repl1 = ses.get_link(os.path.join(resdir, "replay-" + host1), 1)
+            match = re.match(r"^([^,]+),", repl1)
+            if not match:
+                missing_host_logfiles[host1] = "(unknown name)"
+            elif not _content_stamp(os.path.join(resdir, match.group(1))):
+                missing_host_logfiles[host1] = match.group(1)
+        for host2 in hosts:
+            if host1 >= host2:  # each pair once
                 continue
-            ok = False
-            points.setdefault(point, None)
-            amounts[host1] = max(amounts.get(host1, 0), amount1)
-            amounts[host2] = max(amounts.get(host2, 0), amount2)
-    if report:
-        for point in alphanum_sorted(points):
-            ses.warn("SPLIT BRAIN of resource '%s' after logfile '%s'\n" % (res, point))
-        for number, peer in enumerate(alphanum_sorted(amounts), start=1):
-            if amounts[peer] > 0:
-                ses.warn("   host%d = '%s' logfile_amount='%d'\n" % (number, peer, amounts[peer]))
-            else:
-                ses.warn("   host%d = '%s' (unknown logfile size and age)\n" % (number, peer))
-    if ok:
-        numbers = {}
-        for path in ses.glob(os.path.join(resdir, "log-*")):
-            match = re.search(r"/log-([0-9]+)-(.+)$", path)
-            if match:
-                numbers.setdefault(int(match.group(1)), set()).add(match.group(2))
-        duplicate = next((nr for nr, origins in sorted(numbers.items()) if len(origins) > 1), None)
-        if duplicate is not None:
-            ok = False
-            ses.warn("SPLIT BRAIN at resource '%s' detected: duplicate logfile number %d\n" % (res, duplicate))
-            ses.hint("first resolve split brain by 'leave-resource' or 'invalidate'\n")
-            ses.hint("if this does not help, try cleanup via 'log-purge-all'\n")
-            ses.hint("if this does not help, try 'log-purge-all --force'\n")
+            re_checked = 0
+            for _retry in range(2):  # a second look against races
+                point, split, size1, size2 = get_common_ancestor(ses, resdir, host1, host2)
+                if not split:
+                    break
+            while True:  # marsadm's "re_check:" label
+                if split:
+                    ok = False
+                    if report:
+                        if point:
+                            log = re.sub(r",.+", "", os.path.join(resdir, point))
+                            stamp = ses.stamp(log) // NSEC
+                            stamp2 = ses.stamp(log.replace("/log-", "/version-")) // NSEC
+                            if not stamp or (stamp2 and stamp2 < stamp):
+                                stamp = stamp2  # the older of the two
+                            if not involved_logfiles.get(point) or stamp < involved_logfiles[point]:
+                                involved_logfiles[point] = stamp
+                        elif point not in involved_logfiles:
+                            involved_logfiles[point] = 0
+                        # report the biggest amount seen
+                        if host1 not in involved_hosts or size1 > involved_hosts[host1]:
+                            involved_hosts[host1] = size1
+                        if host2 not in involved_hosts or size2 > involved_hosts[host2]:
+                            involved_hosts[host2] = size2
+                    if not re_checked:
+                        re_checked += 1
+                        # the walk from the other side may give a different answer
+                        point, split, size2, size1 = get_common_ancestor(ses, resdir, host2, host1)  # pylint: disable=arguments-out-of-order
+                        continue
+                elif ses.real_host in (host1, host2):
+                    # a fresh is-primary tells a real split brain from a transient one
+                    for other in (host1, host2):
+                        lnk = os.path.join(resdir, "actual-" + other, "is-primary")
+                        if truthy(ses.get_link(lnk, 2)) and ses.is_recent(ses.stamp(lnk), ses.opts.window):
+                            if other == ses.real_host:
+                                i_am_primary += 1
+                            else:
+                                is_likely_false_positive += 1
+                break
+    if involved_logfiles:
+        _report_split_points(ses, res, involved_logfiles, alive_host_stamps.get(ses.real_host) or "",
+                             is_likely_outdated)
+    if involved_hosts:
+        _report_split_hosts(ses, res, involved_hosts, alive_host_stamps, missing_host_logfiles,
+                            i_am_primary, is_likely_false_positive)
+    if ok:  # two logfiles with the same number
+        oldnr = -1
+        for path in alphanum_sorted(ses.glob(os.path.join(resdir, "log-*"))):
+            nr = int(re.search(r"/log-([0-9]+)", path).group(1))
+            if nr == oldnr:
+                ok = False
+                ses.warn("SPLIT BRAIN at resource '%s' detected: duplicate logfile number %d\n" % (res, nr))
+                ses.hint("first resolve split brain by 'leave-resource' or 'invalidate'\n")
+                ses.hint("if this does not help, try cleanup via 'log-purge-all'\n")
+                ses.hint("if this does not help, try 'log-purge-all --force'\n")
+                break
+            oldnr = nr
     ses.split_cache[res] = ok
     return ok
+
+
+def _views():
+    # views imports this module; its number formatting is needed only when reporting
+    from marsemu.marsadm import views  # pylint: disable=import-outside-toplevel
+    return views
+
+
+def _content_stamp(path):
+    """marsadm ``get_stamp``: mtime of what a path points to, 0 if it does not exist."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _report_split_points(ses, res, involved_logfiles, my_stamp, is_likely_outdated):
+    """The "SPLIT BRAIN ... after logfile" part of ``detect_splitbrain``."""
+    stamp = common.parse_stamp(my_stamp)
+    if not stamp:
+        ses.hint("   the following warnings may result from defective hardware / network.\n")
+    elif not ses.is_recent(stamp, ses.opts.window):
+        ses.hint("   the following warnings are likely OUTDATED by ~%s\n"
+                 % _views().seconds2human((ses.mars_time() - stamp) / NSEC))
+    elif is_likely_outdated:
+        count = "1 host is" if is_likely_outdated == 1 else "%d host infos are" % is_likely_outdated
+        ses.hint("   %s likely OUTDATED and MIGHT be FALSE POSITIVE\n" % count)
+    for point in alphanum_sorted(involved_logfiles):
+        age = ""
+        if involved_logfiles[point]:
+            age = " age ~" + _views().seconds2human(ses.mars_time() / NSEC - involved_logfiles[point])
+        ses.warn("SPLIT BRAIN of resource '%s' after logfile '%s'%s\n" % (res, point, age))
+
+
+def _report_split_hosts(ses, res, involved_hosts, alive_host_stamps, missing_host_logfiles,
+                        i_am_primary, is_likely_false_positive):
+    """The per-host part of ``detect_splitbrain``: role, reachability and logfile amount."""
+    for nr, peer in enumerate(alphanum_sorted(involved_hosts), start=1):
+        size = involved_hosts[peer]
+        txt = ""
+        is_primary = ses.get_link(os.path.join(ses.resdir(res), "actual-" + peer, "is-primary"), 1)
+        if truthy(is_primary):
+            txt = " primary" if peer == ses.real_host else " reported-primary"
+        elif is_primary == "":
+            txt = " unknown-role"
+        peer_ip = ses.get_link(ses.mpath("ips", "ip-" + peer), 1)
+        stamp = alive_host_stamps.get(peer, "")
+        if peer_ip == "":
+            txt += " unconfigured IP"
+        elif stamp == "":
+            txt += " unreachable"
+        elif not ses.is_recent(common.parse_stamp(stamp), ses.opts.window):
+            txt += " interrupted ~" + _views().seconds2human((ses.mars_time() - common.parse_stamp(stamp)) / NSEC)
+        if peer == ses.real_host:
+            if i_am_primary:
+                ses.hint("   host%d = '%s'%s, my PRIMARY logfile is always UPTODATE by definition.\n"
+                         % (nr, peer, txt))
+                continue
+            if missing_host_logfiles.get(ses.real_host):
+                ses.warn("   logfile '%s' is MISSING right here (%s)\n"
+                         % (missing_host_logfiles[ses.real_host], ses.real_host))
+            elif is_likely_false_positive:
+                ses.hint("   the following warning MAY be a FALSE POSITIVE"
+                         " (but I cannot determine the truth over network)\n")
+        if size is not None and size > 0:
+            ses.warn("   host%d = '%s'%s logfile_amount='%d' (%s)\n"
+                     % (nr, peer, txt, size, _views().human_bytes(size)))
+        else:
+            ses.warn("   host%d = '%s'%s (unknown logfile size and age)\n" % (nr, peer, txt))
 
 
 def sync_finished(ses, res, peer):

@@ -10,6 +10,7 @@ import re
 import stat
 import time
 
+from marsemu import common
 from marsemu.marsadm import resource, tree, waits
 from marsemu.marsadm.runtime import NSEC
 
@@ -200,7 +201,7 @@ class View:
         if re.match(r"^is-?alive$", name):
             peer = arg1 or tree.designated_primary(ses, self.res) if self.res else arg1
             peer = peer or self.host
-            stamp = tree.stamp_value(tree.alive_link(ses, "time", peer, 1))
+            stamp = common.parse_stamp(tree.alive_link(ses, "time", peer, 1))
             return 1 if ses.is_recent(stamp, ses.opts.window) else 0
         if re.match(r"^alive-?timestamp$", name):
             peer = arg1 or (tree.designated_primary(ses, self.res) if self.res else "")
@@ -248,7 +249,7 @@ class View:
         if match:
             return self.known_mount(match.group(1))
         if re.match(r"^is-?split(-?brain)?$", name):
-            ses.split_cache.pop(self.res, None)
+            # the answer of the pre-check is reused, as marsadm's detect_splitbrain caches it
             return 0 if tree.detect_splitbrain(ses, self.res, False) else 1
         match = re.match(r"^is-?(attach|sync|fetch|replay|primary|secondary|emergency)$", name)
         if match:
@@ -472,7 +473,7 @@ class View:
 
     def deletable_size(self):
         ses = self.ses
-        numbers = [tree.parse_replay(ses.get_link(p, 1)) for p in ses.glob(os.path.join(self.resdir, "replay-*"))]
+        numbers = [common.parse_replay(ses.get_link(p, 1)) for p in ses.glob(os.path.join(self.resdir, "replay-*"))]
         numbers = [n[0] for n in numbers if n]
         if not numbers:
             return 0

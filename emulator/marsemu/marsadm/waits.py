@@ -4,6 +4,7 @@
 import os
 import re
 
+from marsemu import common
 from marsemu.marsadm import tree
 from marsemu.marsadm.runtime import NSEC, RESERVED_ID, alphanum_sorted
 
@@ -127,8 +128,8 @@ def wait_cluster(ses, _cmd, res=None, hosts="*", abort=None, trigger_code=None, 
                 if not re.match(r"^[0-9.]+$", value):
                     dead += 1
                     continue
-                stamp = tree.stamp_value(value)
-                old = tree.stamp_value(old_status.get(peer))
+                stamp = common.parse_stamp(value)
+                old = common.parse_stamp(old_status.get(peer))
                 if stamp > old and stamp > start and progress.get(peer, 0) <= 0:
                     alive += 1
                     progress[peer] = progress.get(peer, 0) - 1
