@@ -70,6 +70,12 @@ def _truthy(value):
     return bool(value) and value != '0'
 
 
+def host_alive(tree, host, window, now):
+    """view-is-alive HOST: ``/mars/actual-HOST/time`` is younger than the window (marsadm's is_alive)."""
+    stamp = parse_lamport(tree.get('actual-%s/time' % host))
+    return stamp is not None and stamp + window >= now
+
+
 class ResourceState(object):
     """One resource as seen in the local tree: ``resource-<name>/``."""
 
@@ -170,9 +176,7 @@ class ResourceState(object):
         return sorted(key for key, value in self.switches(host).items() if _truthy(value))
 
     def alive(self, host):
-        """view-is-alive HOST: ``/mars/actual-HOST/time`` is younger than the window."""
-        stamp = parse_lamport(self.tree.get('actual-%s/time' % host))
-        return stamp is not None and stamp + self.window >= self.now
+        return host_alive(self.tree, host, self.window, self.now)
 
     # --------------------------------------------------------- progress/rest
     def sync_rest(self, host):
@@ -488,8 +492,7 @@ class ClusterState(object):
         return parse_lamport(self.tree.get('actual-%s/time' % host))
 
     def host_alive(self, host):
-        stamp = self.last_seen(host)
-        return stamp is not None and stamp + self.window >= self.now
+        return host_alive(self.tree, host, self.window, self.now)
 
     def global_emergency(self, host, default=0):
         """Global emergency level 0..4 of HOST (``actual-HOST/emergency``); ``default`` when unknown."""

@@ -226,3 +226,21 @@ def resource_size_error(value, option='size'):
         return ("%s '%s' (%d bytes) is too small: marsadm needs a resource larger than 64 KiB (%d bytes), give "
                 "e.g. 128K" % (option, str(value).strip(), size, RESOURCE_SIZE_MINIMUM))
     return None
+
+
+def backing_disk_error(disk, host, measured, needed=None, resource=None):
+    """None when DISK on HOST can back RESOURCE, else why not.
+
+    MEASURED is what the host found: None when the path does not exist, -1 when it is no
+    block device (marsadm takes block devices only), else its size in bytes, which must
+    hold NEEDED bytes when given.
+    """
+    if measured is None:
+        return "disk '%s' does not exist on %s; create the LV/partition first or fix the path" % (disk, host)
+    if measured < 0:
+        return ("disk '%s' on %s is not a block device; MARS needs a block device such as an LV or a partition"
+                % (disk, host))
+    if needed and measured < needed:
+        return ("disk '%s' on %s has %d bytes, less than the %d bytes of resource '%s'; use a larger disk or a "
+                "smaller size" % (disk, host, measured, needed, resource))
+    return None

@@ -85,8 +85,8 @@ def test_bad_inventory_fails_before_any_change(bare_lab, tmp_path):
     assert "are not IPv4 addresses or networks: fd00::/64" in " ".join(output.split()), output[-3000:]
     # a size the disks cannot hold
     output = site_refuses(tmp_path, [dict(first, size="2G")] + FLEET[1:])
-    assert ("host '%s', resource '%s': disk '%s' has 1073741824 bytes, less than size 2G"
-            % (first["primary"], first["name"], first["disk"])) in " ".join(output.split()), output[-3000:]
+    assert ("host '%s', resource '%s': disk '%s' on %s has 1073741824 bytes, less than the 2147483648 bytes of resource"
+            % (first["primary"], first["name"], first["disk"], first["primary"])) in " ".join(output.split()), output[-3000:]
     for host in bare_lab:
         assert on(host, "ls -A /mars").strip() == "", "a refused rollout wrote to /mars on %s" % host
         on(host, "test ! -e /usr/sbin/marsadm && test ! -e /usr/lib/georep-mars-emulator")

@@ -2,6 +2,7 @@
 
 import pytest
 
+from ansible_collections.georep.mars.plugins.filter.disk_errors import disk_errors
 from ansible_collections.georep.mars.plugins.filter.fleet_errors import fleet_errors
 from ansible_collections.georep.mars.plugins.filter.host_resources import host_resources
 
@@ -99,3 +100,20 @@ def test_failover_chooses_one_survivor_per_lost_resource():
     # every lost resource with a survivor is taken by exactly one host; r4 has none
     taken = sum((failover_targets(resources, state, lost, h) for h in ("b1", "b2")), [])
     assert sorted(taken) == ["r1", "r2"]
+
+
+@pytest.mark.parametrize("measured, expected", [
+    ({"/dev/vdb": 67108864}, []),
+    ({"/dev/vdb": None}, ["host 'a1', resource 'r1': disk '/dev/vdb' does not exist on a1; create the LV/partition "
+                          "first or fix the path"]),
+    ({"/dev/vdb": -1}, ["host 'a1', resource 'r1': disk '/dev/vdb' on a1 is not a block device; MARS needs a block "
+                        "device such as an LV or a partition"]),
+    ({"/dev/vdb": 33554432}, ["host 'a1', resource 'r1': disk '/dev/vdb' on a1 has 33554432 bytes, less than the "
+                              "67108864 bytes of resource 'r1'; use a larger disk or a smaller size"]),
+])
+def test_disk_errors_measure_every_disk_like_the_module(measured, expected):
+    assert disk_errors(host_resources([GOOD], "a1"), measured, "a1") == expected
+
+
+def test_disk_errors_without_size_take_any_block_device():
+    assert disk_errors([dict(GOOD, size=None)], {"/dev/vdb": 4096}, "a1") == []
