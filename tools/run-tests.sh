@@ -41,7 +41,7 @@ finish() {
 trap finish EXIT
 
 step cleanup labctl cleanup
-step unit-2.19 pytest -q -p no:cacheprovider --durations=15 tests/unit tests/emulator
+step unit-2.19 pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile tests/unit tests/emulator
 step unit-2.18 .venv-2.18/bin/python -m pytest -q -p no:cacheprovider -m "not slow" tests/unit
 step changelog antsibull-changelog lint
 step lint tools/lint.sh

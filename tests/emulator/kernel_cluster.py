@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 
+import polling
 from marsemu.common import DELETED, Paths, format_stamp, lamport_now, read_link, set_link
+from marsemu.kernel import triggerfs
 from marsemu.kernel.logfile import encode_record
 
 EMULATOR_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "emulator")
@@ -20,19 +22,17 @@ FAST = ["--scan-interval", "0.3", "--fetch-interval", "0.3", "--primary-delay", 
 
 
 def free_base_port():
-    """A base port whose +0..+2 are unlikely to clash with other runs (below the ephemeral range)."""
-    return random.randrange(20000, 32000, 3)
+    """A base port whose +0..+2 are unlikely to clash with other runs (below the ephemeral range).
+    Each pytest-xdist worker draws from its own slice, so that parallel workers never clash."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    workers = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), worker + 1)
+    size = 12000 // workers // 3 * 3
+    return 20000 + worker * size + random.randrange(0, size, 3)
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timeout after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    """tests/polling.py's wait, with the short defaults of in-process emulated hosts."""
+    return polling.wait_until(predicate, timeout, what, interval)
 
 
 class EmuHost:
@@ -66,16 +66,20 @@ class EmuHost:
                    what="%s to load" % self.name)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError("%s did not stop on SIGTERM within 10 s" % self.name) from None
-        self.proc = None
+        try:
+            if self.proc and self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGCONT)
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(10)
+                    raise AssertionError("%s did not stop on SIGTERM within 10 s" % self.name) from None
+        finally:
+            self.proc = None
+            # a killed daemon leaves its FUSE trigger mounted (a restart would remove it): leave no mounts behind
+            triggerfs.unmount(self.procsys("trigger"))
 
     def kill9(self):
         self.proc.kill()

@@ -47,6 +47,6 @@ def test_parse_replay(value, expected):
 def test_one_parse_replay_and_one_parse_stamp():
     """The kernel side and marsadm use the shared helpers, no copies of their own."""
     from marsemu.kernel import logger, replay, roles  # pylint: disable=import-outside-toplevel
-    from marsemu.marsadm import tree  # pylint: disable=import-outside-toplevel
+    from marsemu.marsadm import lookup  # pylint: disable=import-outside-toplevel
     assert logger.parse_replay is replay.parse_replay is roles.parse_replay is common.parse_replay
-    assert not hasattr(tree, "parse_replay") and not hasattr(tree, "stamp_value")
+    assert not hasattr(lookup, "parse_replay") and not hasattr(lookup, "stamp_value")

@@ -5,6 +5,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import time
 
 import pytest
@@ -238,3 +239,23 @@ def test_online_resize_grows_the_logged_device(fuse_cluster):
     assert md5_of(device) == md5_of(h1.disk)
     wait_until(lambda: h2.res("r1", "replay-h2") == h1.res("r1", "replay-h1"), timeout=20, what="replay beyond the old end")
     assert md5_of(h2.disk) == md5_of(h1.disk)
+
+
+def test_a_process_holding_the_trigger_open_does_not_hang_the_module(cluster):
+    """The open-count scan stats the fds of every process; one of them may be the FUSE trigger
+    (a marsadm between open and write), whose answer the scanning thread itself must give."""
+    h1, _h2 = cluster.hosts
+    h1.create_resource("r1", h1.disk, SIZE)
+    wait_until(lambda: h1.indicator("r1", "open-count") == "0", timeout=5, what="the device counted")
+    holder = subprocess.Popen([sys.executable, "-c", "import os, sys, time; os.open(sys.argv[1], os.O_WRONLY); time.sleep(60)",
+                               h1.procsys("trigger")])
+    try:
+        fds = "/proc/%d/fd" % holder.pid
+        wait_until(lambda: any(os.readlink(os.path.join(fds, fd)) == h1.procsys("trigger") for fd in os.listdir(fds)),
+                   timeout=5, what="the holder to open the trigger")
+        before = h1.stamp("actual-h1/time")
+        wait_until(lambda: h1.stamp("actual-h1/time") > before + 2 * 10 ** 9, timeout=15,
+                   what="the module to go on (alive stamp 2 s newer) while the trigger is held open")
+    finally:
+        holder.kill()
+        holder.wait()

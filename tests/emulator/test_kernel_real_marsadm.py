@@ -5,9 +5,11 @@ names a copy, else it is taken from ``GEOREP_MARS_GIT`` (the git directory of a 
 schoebel/mars, at the commit the VM lab pins); skipped otherwise.  Each emulated host runs marsadm in its own namespaces where its root directory's
 ``mars``, ``proc/sys`` and ``dev/mars`` are bind-mounted on ``/mars``, ``/proc/sys`` and
 ``/dev/mars``.  The trees are compared with the recordings of the real module
-(``MARS_TRACES_DIR``, default ../shared/traces/real-mars-A beside the work tree) when those are present.
+(``MARS_TRACES_DIR``, default ../shared/traces/real-mars-A beside the work tree); a missing
+recording fails the test.
 """
 
+import atexit
 import hashlib
 import os
 import re
@@ -18,6 +20,7 @@ import tempfile
 import pytest
 
 from kernel_cluster import EmuCluster, wait_until
+from marsemu.kernel import writepath
 
 MARS_COMMIT = "84810029d417275c32ae1290abf91446888fbbb6"  # WIP-qio-for-5.10, as lab/vmlab.py pins it
 
@@ -33,7 +36,9 @@ def real_marsadm():
                            capture_output=True, check=False)
     if shown.returncode != 0:
         return ""
-    path = os.path.join(tempfile.mkdtemp(prefix="georep-real-marsadm."), "marsadm")
+    directory = tempfile.mkdtemp(prefix="georep-real-marsadm.")
+    atexit.register(shutil.rmtree, directory, True)
+    path = os.path.join(directory, "marsadm")
     with open(path, "wb") as handle:
         handle.write(shown.stdout)
     os.chmod(path, 0o755)
@@ -49,7 +54,7 @@ ROOT=$1; HOST=$2; shift 2
 hostname "$HOST"
 mount --bind "$ROOT/hostname" /etc/hostname
 mount --bind "$ROOT/mars" /mars
-mount --bind "$ROOT/proc/sys" /proc/sys
+mount --rbind "$ROOT/proc/sys" /proc/sys  # rbind: with the FUSE trigger mounted inside
 mount --bind "$ROOT/dev/mars" /dev/mars
 cd /
 exec "$@"
@@ -117,8 +122,8 @@ def _ignored(path):
 
 
 def assert_shape(host, trace_name, host_map, skip_logs=False):
-    if not os.path.exists(os.path.join(TRACES, trace_name)):
-        return
+    assert os.path.exists(os.path.join(TRACES, trace_name)), \
+        "recorded trace %s is missing: point MARS_TRACES_DIR at the real-mars-A recordings" % os.path.join(TRACES, trace_name)
     theirs = trace_shape(trace_name, host_map)
     ours = our_shape(host)
     if skip_logs:
@@ -135,7 +140,17 @@ def md5(path):
 
 @pytest.fixture(name="lab")
 def fixture_lab(tmp_path):
-    cluster = EmuCluster(str(tmp_path), 2, extra_args=["--primary-delay", "1"])
+    yield from emulated_hosts(tmp_path, 2)
+
+
+@pytest.fixture(name="lab3")
+def fixture_lab3(tmp_path):
+    yield from emulated_hosts(tmp_path, 3)
+
+
+def emulated_hosts(tmp_path, count):
+    """COUNT emulated hosts (not started), each with a loop device as its disk; h1's has data."""
+    cluster = EmuCluster(str(tmp_path), count, extra_args=["--primary-delay", "1"])
     for host in cluster.hosts:
         host.port = 7777  # marsadm and the module agree on the default port
     os.makedirs("/mars", exist_ok=True)
@@ -252,3 +267,150 @@ def test_real_marsadm_lifecycle(lab):
                what="the leave to spread")
     assert_shape(h1, "A11c-after-leave-snap.vm1.txt", names)
     assert_shape(h2, "A11c-after-leave-snap.vm2.txt", names)
+    for host in lab.hosts:
+        assert not glued_triggers(host), host.name
+
+
+def ips_of(host):
+    """``{name: ip}`` of HOST's /mars/ips: a trigger glued to the next one once left ``ip-h33`` here."""
+    ips = host.path("ips")
+    return {name: host.get("ips/" + name) for name in os.listdir(ips) if not name.startswith(".") and host.get("ips/" + name)}
+
+
+def data_links(host, res="r1"):
+    """The members' ``data-HOST`` links of RES in HOST's tree (a glued push once made ``data-h2p``)."""
+    return sorted(name for name in os.listdir(host.path("resource-" + res))
+                  if name.startswith("data-") and host.res(res, name))
+
+
+# what the real marsadm writes, one code per write(): "1", "2", "3", "8", "t N", "p PEER VALUE PATH", ...
+MARSADM_TRIGGER = re.compile(r"\d|t \d+|[pcf]( \S+){3}|P( \S+){4}")
+
+
+def glued_triggers(host):
+    """Codes HOST's daemon handled (its DEBUG log) that marsadm never writes: two writes read as one, e.g. '13'."""
+    def codes():
+        with open(host.log, encoding="utf-8", errors="replace") as handle:
+            return re.findall(r" DEBUG trigger '(.*)'$", handle.read(), re.M)
+    return [code for code in wait_until(codes, what="triggers in %s" % host.log) if not MARSADM_TRIGGER.fullmatch(code)]
+
+
+def write_blocks(primary, count, seed):
+    """Writes on the primary: through /dev/mars/r1 when the daemon logs them (FUSE write path), else the harness's log + disk."""
+    device = os.path.join(primary.paths.dev_mars, "r1")
+    for block in range(count):
+        data = bytes([seed + block]) * 64 * 1024
+        if writepath.fuse_available():
+            fd = os.open(device, os.O_WRONLY)
+            try:
+                os.pwrite(fd, data, block * 1024 * 1024)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        else:
+            primary.write("r1", block * 1024 * 1024, data)
+
+
+def logged_everything(primary):
+    """The primary's replay link covers its whole logfile: the daemon has taken every write written so far."""
+    name, position = primary.res("r1", "replay-" + primary.name).split(",")[:2]
+    return int(position) == os.path.getsize(primary.path("resource-r1/" + name))
+
+
+def wait_replayed(primary, hosts):
+    wait_until(lambda: logged_everything(primary), what="%s to log the writes" % primary.name)
+    for host in hosts:
+        wait_until(lambda h=host: view(h, "replay-rest") == ["0"] and view(h, "fetch-rest") == ["0"]
+                   and h.res("r1", "replay-" + h.name) == primary.res("r1", "replay-" + primary.name),
+                   timeout=30, interval=0.5, what="%s to replay %s's writes" % (host.name, primary.name))
+        assert md5(host.disk) == md5(primary.disk), host.name
+
+
+def test_real_marsadm_three_hosts(lab3):
+    """The real marsadm's trigger writes on three hosts: no phantom hosts or members; handover, forced primary,
+    split-brain repair, leave and delete."""
+    h1, h2, h3 = lab3.hosts
+    marsadm(h1, "--ip=%s" % h1.ip, "create-cluster")
+    for host in lab3.hosts:
+        host.start()
+    for host in (h2, h3):
+        out = marsadm(host, "--ip=%s" % host.ip, "join-cluster", "h1", h1.ip).stdout
+        assert "Successfully joined cluster" in out
+    everyone = {host.name: host for host in lab3.hosts}
+    expected = {"ip-" + host.name: host.ip for host in lab3.hosts}
+    for host in lab3.hosts:
+        wait_until(lambda h=host: all(h.get("ips/" + name) == ip for name, ip in expected.items()), timeout=20,
+                   what="%s to know all hosts" % host.name)
+        host.trigger("3")
+    for host in lab3.hosts:
+        wait_until(lambda h=host: all(h.get("actual-%s/read-stamp" % o) for o in everyone if o != h.name), timeout=20,
+                   what="%s to read every peer" % host.name)
+    for host in lab3.hosts:
+        assert ips_of(host) == expected, host.name
+        assert not glued_triggers(host), host.name
+
+    marsadm(h1, "create-resource", "r1", h1.disk)
+    marsadm(h1, "wait-resource", "r1", "is-device")
+    for host in (h2, h3):
+        wait_until(lambda h=host: h.res("r1", "replay-h1"), what="resource to reach %s" % host.name)
+        out = marsadm(host, "join-resource", "r1", host.disk).stdout
+        assert "Successfully joined resource 'r1' to primary 'h1'" in out
+    for host in (h2, h3):
+        wait_until(lambda h=host: view(h, "sync-rest") == ["0"] and view(h, "is-consistent") == ["1"], timeout=60,
+                   interval=0.5, what="%s to sync" % host.name)
+        assert md5(host.disk) == md5(h1.disk)
+    for host in lab3.hosts:
+        wait_until(lambda h=host: data_links(h) == ["data-h1", "data-h2", "data-h3"], what="members on %s" % host.name)
+    write_blocks(h1, 8, 1)
+    wait_replayed(h1, (h2, h3))
+
+    # planned handover to h2; h1 and h3 follow its new logfile
+    out = marsadm(h2, "primary", "r1").stdout
+    assert "designated primary changed from 'h1' to 'h2'" in out
+    assert view(h2, "is-primary") == ["1"] and view(h2, "device-present") == ["1"]
+    wait_until(lambda: view(h1, "is-primary") == ["0"], what="h1 to step down")
+    write_blocks(h2, 8, 20)
+    wait_replayed(h2, (h1, h3))
+
+    # h2 cut off and still written to; h3 forced to primary
+    h2.cut()
+    try:
+        write_blocks(h2, 4, 40)  # reaches h2's log and disk only
+        marsadm(h3, "pause-fetch", "r1")
+        out = marsadm(h3, "primary", "--force", "r1").stdout
+        assert "designated primary changed from 'h2' to 'h3'" in out
+        assert view(h3, "is-primary") == ["1"]
+        write_blocks(h3, 4, 60)
+        wait_replayed(h3, (h1,))
+    finally:
+        h2.heal()
+    wait_until(lambda: view(h2, "is-primary") == ["0"], timeout=20, interval=0.5, what="h2 to step down")
+    wait_until(lambda: view(h2, "is-split-brain") == ["1"], timeout=20, interval=0.5, what="split brain on h2")
+    assert md5(h2.disk) != md5(h3.disk)
+
+    # the loser is invalidated: a full sync from h3 brings it back
+    marsadm(h2, "invalidate", "r1")
+    wait_until(lambda: view(h2, "sync-rest") == ["0"] and view(h2, "is-consistent") == ["1"], timeout=60,
+               interval=0.5, what="h2 to sync again")
+    for host in lab3.hosts:
+        wait_until(lambda h=host: view(h, "is-split-brain") == ["0"], timeout=30, interval=0.5,
+                   what="no split brain on %s" % host.name)
+    write_blocks(h3, 4, 80)
+    wait_replayed(h3, (h1, h2))
+
+    # the secondaries leave, then the primary; then the empty resource is deleted
+    for host in (h1, h2):
+        marsadm(host, "down", "r1")
+        marsadm(host, "--window=8", "leave-resource", "r1")
+        assert view(host, "is-member") == ["0"]
+    marsadm(h3, "secondary", "r1")
+    marsadm(h3, "down", "r1")
+    marsadm(h3, "--window=8", "leave-resource", "r1")
+    marsadm(h3, "delete-resource", "r1")
+    for host in lab3.hosts:
+        host.trigger("3")
+    for host in lab3.hosts:
+        wait_until(lambda h=host: h.get("resource-r1/primary") is None and not data_links(h), timeout=20,
+                   what="the deleted resource on %s" % host.name)
+        assert ips_of(host) == expected, host.name
+        assert not glued_triggers(host), host.name

@@ -1,7 +1,7 @@
 """The two ports of marsadm's split-brain check give the same answer on the same /mars trees.
 
 One port is the collection's reader (plugins/module_utils/state.py, ``ResourceState.split_brain``),
-the other the emulated marsadm (``view-is-split-brain``, marsemu/marsadm/tree.py).  They check each
+the other the emulated marsadm (``view-is-split-brain``, marsemu/marsadm/lookup.py).  They check each
 other, so every tree here is fed to both: the trees recorded from the real module (where the real
 marsadm's own answer is known as well), hand-made trees around the version-link walk, and trees an
 emulated cluster produces before and after a forced primary during a partition.

@@ -10,11 +10,12 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_the_group_names_every_module():
+def test_the_group_names_every_mars_module():
     with open(os.path.join(REPO, "meta", "runtime.yml"), encoding="utf-8") as handle:
         group = yaml.safe_load(handle)["action_groups"]["marsadm"]
+    # file_set installs the roles' files; it has none of the shared options.
     modules = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "plugins", "modules"))
-                     if name.endswith(".py") and not name.startswith("_"))
+                     if name.endswith(".py") and not name.startswith("_") and name != "file_set.py")
     assert modules and sorted(group) == modules
 
 

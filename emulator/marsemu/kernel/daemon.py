@@ -17,7 +17,7 @@ from marsemu.kernel.procsys import ProcSys
 from marsemu.kernel.roles import Resource, resource_names
 from marsemu.kernel.space import SpaceGuard
 from marsemu.kernel.sync import SyncServer
-from marsemu.kernel.tree import Tree, TreeService
+from marsemu.kernel.replication import Tree, TreeService
 
 LOG = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class Kernel:
             self.space.update()
             indicators.write_global(self.tree, self._static_done, self.space)
             self._static_done = True
+            self.tree.apply_deletions()
             for name in resource_names(self.tree):
                 res = self.resources.get(name)
                 if res is None:

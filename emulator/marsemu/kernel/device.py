@@ -282,7 +282,12 @@ def _fd_stats(fd_dir):
     except OSError:
         return
     for name in names:
+        path = os.path.join(fd_dir, name)
         try:
-            yield os.stat(os.path.join(fd_dir, name))
+            # Only device nodes can be the device. A stat of anything else may reach a FUSE file,
+            # such as /proc/sys/mars/trigger held open by a writing marsadm, whose answer would
+            # have to come from this very thread: a deadlock (seen on the lab).
+            if os.readlink(path).startswith("/dev/"):
+                yield os.stat(path)
         except OSError:
             continue

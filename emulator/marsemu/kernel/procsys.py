@@ -1,10 +1,11 @@
-"""The /proc/sys/mars stand-in: a directory of plain files, plus a FIFO for ``trigger``.
+"""The /proc/sys/mars stand-in: a directory of plain files, plus ``trigger``.
 
 Names, modes and default values are those of the real module (recorded in
-traces/real-mars-A/A02-start-procsys.*).  ``trigger`` is a FIFO so that every code marsadm writes
-(``echo -n CODE > trigger``, one write each) reaches the daemon in order; the daemon keeps it open
-for reading and writing, so writers never block while it runs.  ``lamport_clock`` is rewritten
-continuously because marsadm takes its clock from it.
+traces/real-mars-A/A02-start-procsys.*).  The real module handles every write() to ``trigger`` on
+its own (marsadm: ``echo -n CODE > trigger``, one write each).  As root, ``trigger`` is a FUSE file
+(``triggerfs``) that keeps those boundaries.  Elsewhere it is a FIFO: codes arrive in order,
+but writes that arrive together are read together and must be split apart by guessing.
+``lamport_clock`` is rewritten continuously because marsadm takes its clock from it.
 """
 
 import asyncio
@@ -14,6 +15,7 @@ import shutil
 import stat
 
 from marsemu.common import format_stamp
+from marsemu.kernel import triggerfs
 
 LOG = logging.getLogger(__name__)
 
@@ -190,10 +192,14 @@ class ProcSys:
         self.clock = clock
         self.port = port
         self.root = paths.procsys
-        self._trigger_fd = None
+        self._trigger_fd = None  # the FIFO
+        self._trigger_fuse = None
 
     def create(self):
         """"Load the module": build the directory; a stale one from a crashed run is replaced."""
+        trigger = os.path.join(self.root, "trigger")
+        if triggerfs.unmount(trigger):
+            LOG.warning("removed the trigger mount a crashed run left on %s", trigger)
         if os.path.lexists(self.root):
             shutil.rmtree(self.root, ignore_errors=True)
         os.makedirs(self.root, mode=0o555)
@@ -203,14 +209,29 @@ class ProcSys:
             self._write(name, value, 0o444 if name in READ_ONLY else 0o644)
         self._write("version", VERSION_TEXT, 0o400)
         self._write("info", "SUMMARY: brick_count=0 dent_count=0 ", 0o444)
-        trigger = os.path.join(self.root, "trigger")
-        os.mkfifo(trigger, 0o200)
-        # O_RDWR: we are a writer ourselves, so reads never see EOF and writers never block
-        self._trigger_fd = os.open(trigger, os.O_RDWR | os.O_NONBLOCK)
+        self._create_trigger(trigger)
         self.update_clock()
+
+    def _create_trigger(self, trigger):
+        os.close(os.open(trigger, os.O_WRONLY | os.O_CREAT, 0o200))  # the mount point
+        fuse = triggerfs.TriggerFile(trigger)
+        try:
+            fuse.mount()
+        except OSError as exc:
+            os.unlink(trigger)
+            os.mkfifo(trigger, 0o200)
+            # O_RDWR: we are a writer ourselves, so reads never see EOF and writers never block
+            self._trigger_fd = os.open(trigger, os.O_RDWR | os.O_NONBLOCK)
+            LOG.info("trigger %s is a FIFO (no FUSE: %s): writes that arrive together are split by guessing", trigger, exc)
+            return
+        self._trigger_fuse = fuse
+        LOG.info("trigger %s is a FUSE file: one trigger per write()", trigger)
 
     def remove(self):
         """"Unload the module"."""
+        if self._trigger_fuse is not None:
+            self._trigger_fuse.close()
+            self._trigger_fuse = None
         if self._trigger_fd is not None:
             os.close(self._trigger_fd)
             self._trigger_fd = None
@@ -250,23 +271,39 @@ class ProcSys:
         """Call ``handler(code)`` for every trigger write, in order, until cancelled."""
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
-        loop.add_reader(self._trigger_fd, ready.set)
+        fuse = self._trigger_fuse
+        fd = fuse.fd if fuse else self._trigger_fd
+        loop.add_reader(fd, ready.set)
         try:
             while True:
                 await ready.wait()
                 ready.clear()
+                if fuse:
+                    if not fuse.serve_ready(lambda data: _call(handler, one_write_code(data))):
+                        LOG.error("trigger %s was unmounted: no more triggers", fuse.path)
+                        return
+                    continue
                 try:
-                    data = os.read(self._trigger_fd, 65536)
+                    data = os.read(fd, 65536)
                 except BlockingIOError:
                     continue
                 for code in split_trigger_codes(data.decode("ascii", "replace")):
-                    try:
-                        handler(code)
-                    except Exception:  # pylint: disable=broad-exception-caught
-                        # a bad code must not stop the "module"
-                        LOG.exception("trigger %r failed", code)
+                    _call(handler, code)
         finally:
-            loop.remove_reader(self._trigger_fd)
+            loop.remove_reader(fd)
+
+
+def _call(handler, code):
+    try:
+        handler(code)
+    except Exception:  # pylint: disable=broad-exception-caught
+        # a bad code must not stop the "module"
+        LOG.exception("trigger %r failed", code)
+
+
+def one_write_code(data):
+    """The code of one write(), as the kernel's ``proc_dostring`` keeps it: up to a newline or NUL, one page at most."""
+    return data[:4095].decode("ascii", "replace").replace("\0", "\n").split("\n")[0]
 
 
 # Fields after the letter of each command (marsadm:4534-4542): a command ends after them, so

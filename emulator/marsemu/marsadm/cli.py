@@ -5,7 +5,7 @@ import os
 import re
 
 from marsemu import common
-from marsemu.marsadm import cluster, handover, resource, switches, tree, views, waits
+from marsemu.marsadm import cluster, handover, lookup, resource, switches, views, waits
 from marsemu.marsadm.runtime import MARSADM_VERSION, Dying, Session
 
 GLOBAL = "GLOBAL"
@@ -163,7 +163,7 @@ def _wait_umount(ses, res):
     path = os.path.join(ses.resdir(res), "actual-" + ses.host, "open-count")
     while True:
         count = ses.get_link(path)
-        if not tree.truthy(count):
+        if not lookup.truthy(count):
             break
         ses.out("device for resource '%s' is %s times in use on %s\n" % (res, count, ses.host))
         ses.sleep_timeout(1)
@@ -173,8 +173,8 @@ def _wait_umount(ses, res):
 def _role(ses, res, peer=None, *_args):
     peer = peer or ses.host
     is_primary = ses.get_link(os.path.join(ses.resdir(res), "actual-" + peer, "is-primary"))
-    designated = tree.designated_primary(ses, res)
-    msg = "I am actually " + ("primary" if tree.truthy(is_primary) else "secondary")
+    designated = lookup.designated_primary(ses, res)
+    msg = "I am actually " + ("primary" if lookup.truthy(is_primary) else "secondary")
     if designated != peer:
         msg += " and %s should be primary" % designated
     ses.out(msg + "\n")
@@ -281,7 +281,7 @@ def parse_args(ses, argv):
             arg = arg[len("force-"):]
         args.append(arg)
     for host in check_hosts:
-        tree.check_id(ses, host, True, 1)
+        lookup.check_id(ses, host, True, 1)
     return args
 
 
@@ -304,7 +304,7 @@ def resource_argument(ses, cmd, args):
         res = args.pop(0) if args else ""
         if not res:
             helplist(ses, "resource argument is missing\n")
-        tree.check_id_list(ses, res, False, 1, True)
+        lookup.check_id_list(ses, res, False, 1, True)
     elif re.match(r"^(join|merge)-cluster$", cmd):
         res = args.pop(0) if args else ""
         if not res:
@@ -313,7 +313,7 @@ def resource_argument(ses, cmd, args):
         res = args.pop(0) if args else ""
         if not res:
             helplist(ses, "resource argument is missing\n")
-        tree.check_id_list(ses, res, False, 1, True)
+        lookup.check_id_list(ses, res, False, 1, True)
     return res
 
 
@@ -336,16 +336,16 @@ class Runner:
                 res = waits.check_res(ses, res)
             if res and not re.search(r"^(join|create|delete)-(cluster|resource)|^(merge|leave|wait)-cluster|"
                                      r"activate-guest|-purge-|^show|^view", cmd):
-                tree.check_res_member(ses, cmd, res)
+                lookup.check_res_member(ses, cmd, res)
             if res and os.path.isdir(ses.resdir(res)):
-                tree.detect_splitbrain(ses, res, True)
+                lookup.detect_splitbrain(ses, res, True)
             self.checked.add(cmd + res)
         return func(ses, cmd, res, *self.args)
 
     def expand(self):
         ses = self.ses
         if self.res == "all" and not re.search(r"show|cat|cluster|set-link|delete-file", self.cmd):
-            return tree.Membership(ses).any_resources(ses.host)
+            return lookup.Membership(ses).any_resources(ses.host)
         if "," in self.res:
             return sorted(self.res.split(","), key=lambda r: re.sub(r"[0-9]+", lambda m: "%012d" % int(m.group(0)), r))
         return []
@@ -358,7 +358,7 @@ class Runner:
                 ses.die("Cannot combine command '%s' with 'all' existing resources - you must explicitly name a single"
                         " new resource\n" % self.cmd)
             any_success = any_fail = 0
-            member = tree.Membership(ses)
+            member = lookup.Membership(ses)
             for res in res_list:
                 if res in ses.skip_res:
                     continue

@@ -6,7 +6,7 @@ import re
 import socket
 import subprocess
 
-from marsemu.marsadm import tree, waits
+from marsemu.marsadm import lookup, waits
 from marsemu.marsadm.runtime import MARSADM_VERSION, Dying
 
 
@@ -15,7 +15,7 @@ from marsemu.marsadm.runtime import MARSADM_VERSION, Dying
 def get_ip(ses, peer=None, ignore_missing=0):
     """marsadm ``_get_ip``: --ip options, ips/ links, then a name lookup, then own interfaces."""
     peer = peer or ses.host
-    tree.check_id(ses, peer)
+    lookup.check_id(ses, peer)
     known = ses.opts.known_ips.get(peer)
     if known:
         return known
@@ -127,7 +127,7 @@ def join_cluster(ses, cmd, peer, peer_ip=None, *_args):
         ses.die("%s is not mounted, cannot create any cluster info\n" % ses.show(ses.mars))
     if peer == ses.host:
         ses.die("Cannot join myself (peer='%s', host='%s')\n" % (peer, ses.host))
-    tree.check_id(ses, peer)
+    lookup.check_id(ses, peer)
     old_peer_ip = get_ip(ses, peer, 2)
     if old_peer_ip and peer_ip:
         if old_peer_ip == peer_ip:
@@ -312,14 +312,14 @@ def lowlevel_ls_host_ips(ses, _cmd, *_args):
 
 
 def lowlevel_set_host_ip(ses, _cmd, peer=None, addr=None, *_args):
-    tree.check_id(ses, peer or "", 0, 1)
+    lookup.check_id(ses, peer or "", 0, 1)
     if not addr:
         addr = get_ip(ses, peer)
     path = ses.mpath("ips", "ip-" + peer)
     old = ses.get_link(path, 2) or ""
     ses.out("Set host '%s' IP from '%s' to '%s'\n" % (peer, old, addr))
     ses.set_link(addr, path)
-    for other in tree.Membership(ses).total_peer_list():
+    for other in lookup.Membership(ses).total_peer_list():
         if other != peer:
             ses.push_link(other, addr, path)
 
@@ -327,15 +327,15 @@ def lowlevel_set_host_ip(ses, _cmd, peer=None, addr=None, *_args):
 def lowlevel_delete_host(ses, _cmd, peer=None, *_args):
     if ses.opts.force:
         try:
-            tree.check_id(ses, peer or "", True)
+            lookup.check_id(ses, peer or "", True)
         except Dying:
             ses.warn("ATTENTION - you said --force, thus I will continue AT YOUR RISK\n")
     else:
-        tree.check_id(ses, peer or "", True)
+        lookup.check_id(ses, peer or "", True)
     path = ses.mpath("ips", "ip-" + peer)
     old = ses.get_link(path)
     ses.out("Removing host '%s' old IP '%s'\n" % (peer, old))
-    for other in tree.Membership(ses).total_peer_list():
+    for other in lookup.Membership(ses).total_peer_list():
         if other != peer:
             ses.push_link(other, ".deleted", path)
     ses.create_delete(path)

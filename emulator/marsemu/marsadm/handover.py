@@ -8,7 +8,7 @@ import os
 import re
 
 from marsemu import common
-from marsemu.marsadm import switches, tree, waits
+from marsemu.marsadm import lookup, switches, waits
 from marsemu.marsadm.views import replinfo
 
 
@@ -41,14 +41,14 @@ def primary_phase0(ses, cmd, res, *_args):
         ses.die("cannot switch primary: mars kernel module is not loaded\n")
     if ses.opts.force:
         waits.check_todo(ses, cmd, res, "fetch", 0, False)
-    old = tree.designated_primary(ses, res, -1)
+    old = lookup.designated_primary(ses, res, -1)
     ses.out("Current designated primary: %s\n" % old)
     resdir = ses.resdir(res)
     if cmd == "primary":
         if ses.host != old:
             if ses.opts.ignore_sync:
                 ses.out("Allowing handover in cases of sync: ignore_sync=%d\n" % ses.opts.ignore_sync)
-            tree.check_sync_finished(ses, res, ses.host, ses.opts.ignore_sync)
+            lookup.check_sync_finished(ses, res, ses.host, ses.opts.ignore_sync)
             names = ses.glob(os.path.join(resdir, "data-*"))
             if len(names) > 2:
                 allow = bool(ses.opts.force or ses.opts.ignore_sync)
@@ -59,9 +59,9 @@ def primary_phase0(ses, cmd, res, *_args):
                     peer = os.path.basename(name)[len("data-"):]
                     if peer in (old, ses.host):
                         continue
-                    alive = tree.alive_link(ses, "time", peer, 1)
+                    alive = lookup.alive_link(ses, "time", peer, 1)
                     dead = not alive or not ses.is_recent(common.parse_stamp(alive))
-                    tree.check_sync_finished(ses, res, peer, allow or dead)
+                    lookup.check_sync_finished(ses, res, peer, allow or dead)
         waits.check_todo(ses, cmd, res, "attach", 1, False)
         if not ses.opts.force:
             waits.check_todo(ses, cmd, res, "fetch", 1, False)
@@ -90,8 +90,8 @@ def primary_phase0(ses, cmd, res, *_args):
         return 0
     open_count_path = os.path.join(resdir, "actual-" + old, "open-count")
     in_use = ses.get_link(open_count_path, 1)
-    if tree.truthy(in_use):
-        dev = tree.device_name(ses, res, old)
+    if lookup.truthy(in_use):
+        dev = lookup.device_name(ses, res, old)
         ses.warn("device '%s' for resource '%s' is %s times in use on primary host '%s'\n" % (dev, res, in_use, old))
         if not ses.opts.force:
             ses.die("first you must umount/close the device (on host '%s')\n" % old)
@@ -115,10 +115,10 @@ def primary_phase0b(ses, cmd, res, *_args):
     """With systemd units: wait until the old primary's units closed the device."""
     if not switches.systemd_present(ses, res):
         return 0
-    old = tree.designated_primary(ses, res, -1)
+    old = lookup.designated_primary(ses, res, -1)
     if old in (ses.host, "(none)"):
         return 0
-    if not tree.truthy(ses.get_link(os.path.join(ses.resdir(res), "todo-" + ses.host, "connect"), 1)):
+    if not lookup.truthy(ses.get_link(os.path.join(ses.resdir(res), "todo-" + ses.host, "connect"), 1)):
         return 0
     waits.check_status(ses, cmd, res, "open-count", 0, True, 0, False, old)
     return 0
@@ -129,7 +129,7 @@ def try_to_avoid_splitbrain(ses, _cmd, res, old_primary):
     if old_primary == "(none)":
         old_primary = ""
     ses.split_cache.pop(res, None)
-    if not tree.detect_splitbrain(ses, res, False):
+    if not lookup.detect_splitbrain(ses, res, False):
         ses.warn("ATTENTION: you are starting a non-forced primary switchover in a split brain situation.\n")
         ses.warn("ATTENTION: that's no good idea.\n")
         ses.warn("ATTENTION: I will continue to do what you want.\n")
@@ -138,7 +138,7 @@ def try_to_avoid_splitbrain(ses, _cmd, res, old_primary):
     resdir = ses.resdir(res)
     if len(ses.glob(os.path.join(resdir, "replay-*"))) < 2:
         return 0
-    _low, high = tree.minmax_versions(ses, res)
+    _low, high = lookup.minmax_versions(ses, res)
     replay_err = ses.get_link(os.path.join(resdir, "actual-" + ses.host, "msg-err-replay-stop"), 1)
     if replay_err and replay_err != "OK":
         stamp = ses.stamp(os.path.join(resdir, "actual-" + ses.host, "msg-err-replay-stop"))
@@ -146,10 +146,10 @@ def try_to_avoid_splitbrain(ses, _cmd, res, old_primary):
             ses.warn("cannot guarantee split brain avoidance: %s\n" % replay_err)
             return 0
     emergency = ses.get_link(os.path.join(resdir, "actual-" + ses.host, "has-emergency"), 1)
-    if tree.truthy(emergency):
+    if lookup.truthy(emergency):
         ses.die("emergency mode %s has been entered locally: handover is not possible. Either free some space in"
                 " %s/, or use --force to use a potentially outdated version.\n" % (emergency, ses.show(ses.mars)))
-    primary = tree.designated_primary(ses, res, -1)
+    primary = lookup.designated_primary(ses, res, -1)
     if primary == "(none)":
         candidates = ses.glob(os.path.join(resdir, "log-%09d-*" % high))
         if len(candidates) == 1:
@@ -191,7 +191,7 @@ def try_to_avoid_splitbrain(ses, _cmd, res, old_primary):
 def primary_phase1(ses, cmd, res, *_args):
     if ses.opts.force and cmd == "primary":
         return 0
-    old = tree.designated_primary(ses, res, -1)
+    old = lookup.designated_primary(ses, res, -1)
     if old == ses.host and cmd == "primary":
         return 0
     if not ses.opts.force and cmd == "primary":
@@ -220,7 +220,7 @@ def primary_phase1b(ses, cmd, res, *_args):
     ses.finish_links()
     if ses.opts.force:
         return 0
-    old = tree.designated_primary(ses, res, -1)
+    old = lookup.designated_primary(ses, res, -1)
     status = check_primary_gone(ses, res, old)
     if status:
         return status
@@ -235,20 +235,20 @@ def primary_phase2(ses, cmd, res, *_args):
     if not HandoverState.phase2_waited:
         HandoverState.phase2_waited = True
         waits.wait_cluster(ses, cmd)
-    return check_primary_gone(ses, res, tree.designated_primary(ses, res, -1))
+    return check_primary_gone(ses, res, lookup.designated_primary(ses, res, -1))
 
 
 def primary_phase2b(ses, cmd, res, *_args):
     """Split-brain avoidance a second time, only with systemd units."""
     if ses.opts.force or not switches.systemd_present(ses, res):
         return 0
-    return try_to_avoid_splitbrain(ses, cmd, res, tree.designated_primary(ses, res, -1))
+    return try_to_avoid_splitbrain(ses, cmd, res, lookup.designated_primary(ses, res, -1))
 
 
 def primary_phase3(ses, cmd, res, *_args):
     if cmd != "primary":
         return 0
-    old = tree.designated_primary(ses, res, -1)
+    old = lookup.designated_primary(ses, res, -1)
     _primary_res(ses, res, ses.host, old)
     return 0
 
@@ -263,7 +263,7 @@ def primary_phase4(ses, cmd, res, *_args):
         waits.check_mars_device(ses, cmd, res, True, True)
         return 0
     ses.split_cache.pop(res, None)
-    if not tree.detect_splitbrain(ses, res, True):
+    if not lookup.detect_splitbrain(ses, res, True):
         for line in ("\n",
                      "Sorry, in split brain situations I can only set the _designated_\n",
                      "primary, but I cannot _guarantee_ that becoming the\n",

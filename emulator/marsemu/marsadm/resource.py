@@ -8,7 +8,7 @@ import stat
 import struct
 
 from marsemu import common
-from marsemu.marsadm import tree, waits
+from marsemu.marsadm import lookup, waits
 from marsemu.marsadm.cluster import get_ip
 from marsemu.marsadm.switches import switch
 from marsemu.marsadm.runtime import MARSADM_VERSION, NSEC, alphanum_sorted
@@ -77,8 +77,8 @@ def create_res(ses, cmd, res, dev=None, appear=None, size_arg=None, *_args):
     if not dev:
         ses.die("undefined device or size argument\n")
     appear = appear or res
-    tree.check_id(ses, appear, 0, 1)
-    replicas = tree.nr_replicas(ses, res)
+    lookup.check_id(ses, appear, 0, 1)
+    replicas = lookup.nr_replicas(ses, res)
     if not create:
         waits.update_cluster(ses, cmd, "all", "*")
     elif replicas > 0:
@@ -200,7 +200,7 @@ def create_res(ses, cmd, res, dev=None, appear=None, size_arg=None, *_args):
             waits.wait_cluster(ses, cmd, res, primary, 0)
             ses.out("Checking '%s' for split brain\n" % res)
             ses.split_cache.clear()
-            split_ok = tree.detect_splitbrain(ses, res, True)
+            split_ok = lookup.detect_splitbrain(ses, res, True)
             ses.out("redo=%d resource '%s' split_ok=%d replay_ok=%d\n" % (redo, res, int(split_ok), int(replay_ok)))
             if not split_ok or not replay_ok:
                 ses.warn("Race '%s' with log-rotate detected.\n" % res)
@@ -230,15 +230,15 @@ def _find_join_primary(ses, cmd, res, size):
     """Find the designated primary of a resource we join and its current logfile number."""
     resdir = ses.resdir(res)
     addr = get_ip(ses, ses.host)
-    primary = tree.designated_primary(ses, res, 1)
+    primary = lookup.designated_primary(ses, res, 1)
     for _retry in range(3):
         if primary:
             break
         ses.out("Trying to get primary info\n")
-        primary = waits.update_cluster(ses, cmd, res, "*", lambda: tree.designated_primary(ses, res, 2)) or ""
+        primary = waits.update_cluster(ses, cmd, res, "*", lambda: lookup.designated_primary(ses, res, 2)) or ""
         if not isinstance(primary, str):
-            primary = tree.designated_primary(ses, res, 2)
-    primary = tree.designated_primary(ses, res, 1)
+            primary = lookup.designated_primary(ses, res, 2)
+    primary = lookup.designated_primary(ses, res, 1)
     if not os.path.isdir(resdir):
         ses.die("resource '%s' does not exist\n" % res)
     if not primary or primary == "(none)":
@@ -253,7 +253,7 @@ def _find_join_primary(ses, cmd, res, size):
     elif size > res_size:
         ses.out("Your physical device has size %d, which is larger than the logical resource size %d.\n" % (size, res_size))
         ses.out("This does no harm, but you are wasting some space.\n")
-    primary = tree.designated_primary(ses, res)
+    primary = lookup.designated_primary(ses, res)
     if primary == "(none)":
         ses.die("Sorry, joining is only possible if a designated primary exists.\n")
     if primary == ses.host:
@@ -261,7 +261,7 @@ def _find_join_primary(ses, cmd, res, size):
                 % (ses.host, res))
     if not ses.link_exists(ses.mpath("ips", "ip-" + ses.host)):
         ses.die("my ip '%s' is not registered -- please run 'join-cluster' first\n" % addr)
-    tree.check_sync_startable(ses, cmd, res)
+    lookup.check_sync_startable(ses, cmd, res)
     for _retry in range(6):
         replay = ses.get_link(os.path.join(resdir, "replay-" + primary))
         match = re.match(r"^log-([0-9]+)-", replay)
@@ -339,10 +339,10 @@ def activate_resource(ses, cmd, res, peer):
     ses.set_link("0", os.path.join(resdir, "actual-" + peer, "if-on"))
     ses.finish_links()
     waits.wait_cluster(ses, cmd, res, peer, 0)
-    primary = tree.designated_primary(ses, res, 1)
+    primary = lookup.designated_primary(ses, res, 1)
     source = primary if primary and primary != "(none)" else "*"
     ses.trigger(3)
-    waits.update_cluster(ses, cmd, res, source, lambda: tree.designated_primary(ses, res, 2))
+    waits.update_cluster(ses, cmd, res, source, lambda: lookup.designated_primary(ses, res, 2))
 
 
 def activate_guest(ses, cmd, res, peer=None, *_args):
@@ -422,11 +422,11 @@ def check_not_primary(ses, cmd, res, allow_force=False):
     nr_warn = 0
     max_retry = 1 if ses.opts.force else 16
     while True:
-        if tree.truthy(ses.get_link(lnk, 1)):
+        if lookup.truthy(ses.get_link(lnk, 1)):
             if not ses.opts.force or not allow_force:
                 ses.die("operation '%s' cannot be executed on actual primary\n" % cmd)
             ses.warn("operation '%s' is forced on actual primary '%s', THIS IS RISKY\n" % (cmd, ses.host))
-        if tree.designated_primary(ses, res, 1) == ses.host:
+        if lookup.designated_primary(ses, res, 1) == ses.host:
             ses.warn("operation '%s' cannot be executed on designated primary\n" % cmd)
             if not ses.opts.force:
                 ses.die("first switch the designated primary, or use --force if you are sure.\n")
@@ -451,7 +451,7 @@ def check_not_primary(ses, cmd, res, allow_force=False):
 
 
 def leave_res_phase0(ses, cmd, res, *_args):
-    if tree.nr_replicas(ses, res) > 2:
+    if lookup.nr_replicas(ses, res) > 2:
         waits.update_cluster(ses, cmd, res)
     check_not_primary(ses, cmd, res, True)
     errors = 0
@@ -459,19 +459,19 @@ def leave_res_phase0(ses, cmd, res, *_args):
     for path in ses.glob(os.path.join(resdir, "todo-" + ses.host, "*")):
         if "/delete" in path[len(resdir):]:
             continue
-        if tree.truthy(ses.get_link(path, 2)):
+        if lookup.truthy(ses.get_link(path, 2)):
             ses.warn("switch '%s' is not off\n" % ses.show(path))
             errors += 1
     for pattern in ("is-*", "logfile-*"):
         for path in ses.glob(os.path.join(resdir, "actual-" + ses.host, pattern)):
-            if tree.truthy(ses.get_link(path)):
+            if lookup.truthy(ses.get_link(path)):
                 ses.warn("running status '%s' is not off\n" % ses.show(path))
                 errors += 1
     if not ses.opts.force:
         waits.check_status(ses, cmd, res, "is-attached", 0, False, 1)
         if errors:
             ses.die("there were %d errors.\n" % errors)
-    LeaveState.old_nr_replicas = tree.nr_replicas(ses, res)
+    LeaveState.old_nr_replicas = lookup.nr_replicas(ses, res)
     return 0
 
 
@@ -523,7 +523,7 @@ def delete_res_phase1(ses, _cmd, res, *_args):
     if not os.path.isdir(resdir):
         ses.out("resource directory '%s' does no longer exist.\n" % ses.show(resdir))
         return 0
-    hosts = tree.Membership(ses).total_peer_list(res)
+    hosts = lookup.Membership(ses).total_peer_list(res)
     if hosts:
         if not ses.opts.force:
             ses.die("resource '%s' is not empty: first remove the hosts '%s' via leave-resource\n" % (res, ",".join(hosts)))
@@ -547,13 +547,13 @@ def invalidate_phase0(ses, cmd, res, *_args):
     nr_retry = 0
     while True:
         check_not_primary(ses, cmd, res)
-        primary = tree.designated_primary(ses, res)
+        primary = lookup.designated_primary(ses, res)
         if primary == "(none)":
             ses.die("for operation '%s', some other designated primary must exist (currently there is none)\n" % cmd)
         if primary == ses.host:
             ses.die("Cannot invalidate the designated primary host '%s'\n" % primary)
         emergency = ses.get_link(os.path.join(ses.resdir(res), "actual-" + primary, "has-emergency"), 1)
-        if not tree.truthy(emergency):
+        if not lookup.truthy(emergency):
             return 0
         ses.warn("Primary '%s' is in emergency mode. Cannot invalidate '%s'.\n" % (primary, res))
         nr_retry += 1
@@ -583,7 +583,7 @@ def invalidate_phase2(ses, cmd, res, *_args):
 
 
 def _invalidate_primary_nr(ses, res):
-    primary = tree.designated_primary(ses, res)
+    primary = lookup.designated_primary(ses, res)
     if not primary or primary == "(none)":
         ses.die("Cannot execute 'invalidate' because noone is designated as primary.\n")
     if primary == ses.host:
@@ -650,13 +650,13 @@ class ResizeState:
 
 def check_primary(ses, cmd, res, no_designated=False, no_fail=False, no_warn=False):
     lnk = os.path.join(ses.resdir(res), "actual-" + ses.host, "is-primary")
-    is_primary = tree.truthy(ses.get_link(lnk, 1)) or tree.truthy(tree.device_exists(ses, res))
+    is_primary = lookup.truthy(ses.get_link(lnk, 1)) or lookup.truthy(lookup.device_exists(ses, res))
     fail = 0
     if not is_primary:
         if not no_warn:
             ses.warn("For operation '%s' I need to be primary\n" % cmd)
         fail = 1
-    if no_designated and tree.designated_primary(ses, res) != ses.host and not no_warn:
+    if no_designated and lookup.designated_primary(ses, res) != ses.host and not no_warn:
         ses.warn("For operation '%s', I also must be the designated primary\n" % cmd)
     if not no_fail and fail:
         ses.die("Operation '%s' only works at the primary side\n" % cmd)
@@ -882,7 +882,7 @@ def logdelete_res(ses, cmd, res, *_args):
             if ses.opts.verbose:
                 ses.out("chosen '%s' for deletion\n" % ses.show(first))
             ses.create_delete(first)
-    member = tree.Membership(ses)
+    member = lookup.Membership(ses)
     for path in ses.glob(os.path.join(resdir, "device-*")):
         value = ses.get_link(path, 1)
         if not value:

@@ -3,7 +3,7 @@ connect/disconnect, set-emergency-limit, systemd unit settings and the userspace
 
 import os
 
-from marsemu.marsadm import tree, waits
+from marsemu.marsadm import lookup, waits
 from marsemu.marsadm.runtime import Dying
 
 
@@ -13,7 +13,7 @@ def switch(ses, cmd, res, path, on):
     path = waits.correct_path(path)
     old = ses.get_link(path, 1)
     # Perl truth: an old "0" never counts as "already", so pausing always rewrites the link
-    if tree.truthy(old) and old == value:
+    if lookup.truthy(old) and old == value:
         if cmd:
             ses.out("%s on resource %s is already activated\n" % (cmd, res))
         return
@@ -35,13 +35,13 @@ def _all_todo_dirs(ses, res):
 def attach_phase0(ses, cmd, res, *_args):
     if ses.opts.force:
         return 0
-    if cmd == "detach" and tree.truthy(ses.get_link(os.path.join(ses.resdir(res), "actual-" + ses.host, "open-count"), 1)):
+    if cmd == "detach" and lookup.truthy(ses.get_link(os.path.join(ses.resdir(res), "actual-" + ses.host, "open-count"), 1)):
         if ses.get_link(os.path.join(ses.resdir(res), "systemd-want"), 2):
             ses.out("IMPORTANT: Relying on systemd for %s of resource '%s'\n" % (cmd, res))
             switch(ses, cmd, res, _todo(ses, res, "attach"), False)
             ses.finish_links()
             return 0
-        ses.die("device '%s' is in use\n" % tree.device_name(ses, res))
+        ses.die("device '%s' is in use\n" % lookup.device_name(ses, res))
     return 0
 
 
@@ -94,7 +94,7 @@ def fetch_local(ses, cmd, res, *_args):
 def sync_global(ses, cmd, res, *_args):
     pause = "pause" in cmd
     if not pause:
-        tree.check_sync_startable(ses, cmd, res)
+        lookup.check_sync_startable(ses, cmd, res)
     for path in _all_todo_dirs(ses, res):
         switch(ses, cmd, res, os.path.join(path, "sync"), not pause)
     return 0
@@ -103,7 +103,7 @@ def sync_global(ses, cmd, res, *_args):
 def sync_local(ses, cmd, res, *_args):
     pause = "pause" in cmd
     if not pause:
-        tree.check_sync_startable(ses, cmd, res)
+        lookup.check_sync_startable(ses, cmd, res)
     switch(ses, cmd, res, _todo(ses, res, "sync"), not pause)
     return 0
 
@@ -184,7 +184,7 @@ def set_systemd_unit_phase1(ses, _cmd, res, start=None, stop=None, *_args):
     want = os.path.join(resdir, "systemd-want")
     if start:
         ses.set_link(start, os.path.join(resdir, "systemd-start-unit"))
-        target = tree.designated_primary(ses, res, 1)
+        target = lookup.designated_primary(ses, res, 1)
         if target:
             ses.set_link(target, want)
     else:
@@ -263,9 +263,9 @@ def set_systemd_want_phase2(ses, _cmd, res, *_args):
         return 0
     if new == "(none)":
         fail = 0
-        for peer in tree.Membership(ses).any_peers(res):
+        for peer in lookup.Membership(ses).any_peers(res):
             count = ses.get_link(os.path.join(ses.resdir(res), "actual-" + peer, "open-count"), 1)
-            if tree.truthy(count):
+            if lookup.truthy(count):
                 name = ses.get_link(os.path.join(ses.resdir(res), "device-" + peer), 1)
                 ses.out("Device '%s' is in use at '%s'\n" % (name, peer))
                 fail = 1
@@ -275,10 +275,10 @@ def set_systemd_want_phase2(ses, _cmd, res, *_args):
             ses.out("All peer devices are closed.\n")
         return fail
     name = ses.get_link(os.path.join(ses.resdir(res), "device-" + new), 1)
-    if not tree.truthy(tree.device_exists(ses, res, new)):
+    if not lookup.truthy(lookup.device_exists(ses, res, new)):
         ses.warn("device '%s' is not present at '%s'\n" % (name, new))
         return 0
-    if not tree.truthy(ses.get_link(os.path.join(ses.resdir(res), "actual-" + new, "open-count"), 1)):
+    if not lookup.truthy(ses.get_link(os.path.join(ses.resdir(res), "actual-" + new, "open-count"), 1)):
         ses.out("Device '%s' not yet opened at '%s'\n" % (name, new))
         return 1
     ses.out("Device '%s' is open at '%s'.\n" % (name, new))

@@ -11,7 +11,7 @@ import stat
 import time
 
 from marsemu import common
-from marsemu.marsadm import resource, tree, waits
+from marsemu.marsadm import lookup, resource, waits
 from marsemu.marsadm.runtime import NSEC
 
 # marsadm's %trivial_globs: the primitives reachable as view-NAME
@@ -125,7 +125,7 @@ class View:
     @property
     def member(self):
         if self._member is None:
-            self._member = tree.Membership(self.ses)
+            self._member = lookup.Membership(self.ses)
         return self._member
 
     def link(self, name, unchecked=1):
@@ -171,7 +171,7 @@ class View:
             return "".join(i + "\n" for i in items)
         match = re.match(r"^(count-?)?configured-?peers$", name)
         if match:
-            peers = tree.configured_peers(ses)
+            peers = lookup.configured_peers(ses)
             return len(peers) if match.group(1) else "".join(p + "\n" for p in peers)
         match = re.match(r"^(get|todo|actual)-?primary$", name)
         if match:
@@ -181,7 +181,7 @@ class View:
                          " view-is-primary instead. That would be safe.\n")
                 primary = self.actual_primary()
             else:
-                primary = tree.designated_primary(ses, self.res)
+                primary = lookup.designated_primary(ses, self.res)
             if not primary or primary == "(none)":
                 primary = ""
             if match.group(1) == "todo":
@@ -199,15 +199,15 @@ class View:
         if name == "global-sync-limit-value":
             return ses.get_link(ses.mpath("defaults-" + self.host, "sync-limit"), 2)
         if re.match(r"^is-?alive$", name):
-            peer = arg1 or tree.designated_primary(ses, self.res) if self.res else arg1
+            peer = arg1 or lookup.designated_primary(ses, self.res) if self.res else arg1
             peer = peer or self.host
-            stamp = common.parse_stamp(tree.alive_link(ses, "time", peer, 1))
+            stamp = common.parse_stamp(lookup.alive_link(ses, "time", peer, 1))
             return 1 if ses.is_recent(stamp, ses.opts.window) else 0
         if re.match(r"^alive-?timestamp$", name):
-            peer = arg1 or (tree.designated_primary(ses, self.res) if self.res else "")
+            peer = arg1 or (lookup.designated_primary(ses, self.res) if self.res else "")
             if not peer or peer == "(none)":
                 return -1
-            value = tree.alive_link(ses, "time", peer, 2)
+            value = lookup.alive_link(ses, "time", peer, 2)
             if value:
                 return value
             return ses.stamp(ses.mpath("actual-" + peer, "alive")) // NSEC
@@ -219,7 +219,7 @@ class View:
         if re.match(r"^get-?disk$", name):
             return self.link("data-" + self.host, 1)
         if re.match(r"^get-?device$", name):
-            return tree.device_name(ses, self.res, self.host)
+            return lookup.device_name(ses, self.res, self.host)
         if re.match(r"^disk-?error$", name):
             return self.link("actual-%s/disk-error" % self.host, 2)
         if re.match(r"^disk-?present$", name):
@@ -231,7 +231,7 @@ class View:
                 return "0"
             return 1 if _is_blk(disk) else ""
         if re.match(r"^device-?present$", name):
-            return tree.device_exists(ses, self.res, self.host)
+            return lookup.device_exists(ses, self.res, self.host)
         match = re.match(r"^present-?(disk|device)$", name)
         if match:
             return self.prim("%s-present" % match.group(1), arg1)
@@ -240,7 +240,7 @@ class View:
             transl = {"opened": "open-count", "nrflying": "if-flying", "error": "if-state",
                       "completion-stamp": "if-completion-stamp", "completion-age": "if-completion-stamp"}
             value = self.link("actual-%s/%s" % (self.host, transl[match.group(1)]), 2)
-            if not tree.truthy(value):
+            if not lookup.truthy(value):
                 return 0
             if match.group(1) == "completion-age":
                 return max(ses.mars_time() // NSEC - int(numeric(value)), 0)
@@ -250,7 +250,7 @@ class View:
             return self.known_mount(match.group(1))
         if re.match(r"^is-?split(-?brain)?$", name):
             # the answer of the pre-check is reused, as marsadm's detect_splitbrain caches it
-            return 0 if tree.detect_splitbrain(ses, self.res, False) else 1
+            return 0 if lookup.detect_splitbrain(ses, self.res, False) else 1
         match = re.match(r"^is-?(attach|sync|fetch|replay|primary|secondary|emergency)$", name)
         if match:
             what = match.group(1)
@@ -258,7 +258,7 @@ class View:
             peer = arg1 or self.host
             value = ses.get_link(waits.correct_path(os.path.join(self.resdir, "actual-" + peer, "%s-%s" % (prefix, what))), 1)
             if what == "secondary":
-                return 0 if tree.truthy(value) else 1
+                return 0 if lookup.truthy(value) else 1
             return value
         match = re.match(r"^nr-?(attach|sync|fetch|replay|primary|secondary)$", name)
         if match:
@@ -266,14 +266,14 @@ class View:
             count = 0
             for peer in self.member.member_peers(self.res):
                 value = ses.get_link(waits.correct_path(os.path.join(self.resdir, "actual-" + peer, "is-" + what)), 1)
-                if (not tree.truthy(value)) if what == "secondary" else tree.truthy(value):
+                if (not lookup.truthy(value)) if what == "secondary" else lookup.truthy(value):
                     count += 1
             return count
         if name == "does":
             return ses.get_link(waits.correct_path(os.path.join(self.resdir, "actual-" + self.host, "is-" + arg1)), 1)
         match = re.match(r"^(tree|(rest|total)-space)$", name)
         if match:
-            return tree.alive_link(ses, match.group(1), self.host, 1)
+            return lookup.alive_link(ses, match.group(1), self.host, 1)
         if re.match(r"^systemd-?unit$", name):
             start = self.link("systemd-start-unit", 2)
             stop = self.link("systemd-stop-unit", 2)
@@ -293,27 +293,27 @@ class View:
             return self.link("syncpos-" + self.host, 2)
         match = re.match(r"^replay-?(lognr|basenr)$", name)
         if match:
-            _sum, first, last, _level = tree.get_amount(ses, self.res, self.host, -1, True)
+            _sum, first, last, _level = lookup.get_amount(ses, self.res, self.host, -1, True)
             return first if match.group(1) == "lognr" else last
         if re.match(r"^fetch-?lognr$", name):
-            return tree.get_amount(ses, self.res, self.host, 1, True)[2]
+            return lookup.get_amount(ses, self.res, self.host, 1, True)[2]
         if re.match(r"^work-?lognr$", name):
-            return tree.get_amount(ses, self.res, self.host, 1, False)[2]
+            return lookup.get_amount(ses, self.res, self.host, 1, False)[2]
         if re.match(r"^replay-?logcount$", name):
             return numeric(self.prim("replay-lognr")) - numeric(self.prim("replay-basenr"))
         match = re.match(r"^(fetch|work)-?logcount$", name)
         if match:
             return numeric(self.prim(match.group(1) + "-lognr")) - numeric(self.prim("replay-lognr"))
         if re.match(r"^writeback-?rest$", name):
-            return tree.get_amount(ses, self.res, self.host, 1, False)[0]
+            return lookup.get_amount(ses, self.res, self.host, 1, False)[0]
         if re.match(r"^(replay|work)-?pos$", name):
-            return tree.get_amount(ses, self.res, self.host, -1, False)[0]
+            return lookup.get_amount(ses, self.res, self.host, -1, False)[0]
         if re.match(r"^(replay-?size|fetch-?pos)$", name):
-            return (tree.get_amount(ses, self.res, self.host, -1, False)[0]
-                    + tree.get_amount(ses, self.res, self.host, 1, True)[0])
+            return (lookup.get_amount(ses, self.res, self.host, -1, False)[0]
+                    + lookup.get_amount(ses, self.res, self.host, 1, True)[0])
         if re.match(r"^(fetch|work)-?size$", name):
-            return (tree.get_amount(ses, self.res, self.host, -1, False)[0]
-                    + tree.get_amount(ses, self.res, self.host, 1, False)[0])
+            return (lookup.get_amount(ses, self.res, self.host, -1, False)[0]
+                    + lookup.get_amount(ses, self.res, self.host, 1, False)[0])
         match = re.match(r"^(sync|fetch|replay|work)-?(rest|(?:almost-?|threshold-?)?reached|percent|permille|vector)$", name)
         if match:
             return self.progress_value(match.group(1), match.group(2), arg1)
@@ -327,7 +327,7 @@ class View:
         match = re.match(r"^(disk|resource|device)-?size$", name)
         if match:
             what = match.group(1)
-            if what == "device" and tree.truthy(self.prim("device-present")):
+            if what == "device" and lookup.truthy(self.prim("device-present")):
                 return resource.mars_device_size(ses, self.res)
             if what == "disk":
                 return self.link("actsize-" + (arg1 or self.host), 1)
@@ -349,7 +349,7 @@ class View:
             return int(ses.mars_time() // NSEC - stamp)
         match = re.match(r"^(fetch|replay|work|alive)-?lag$", name)
         if match:
-            primary = tree.designated_primary(ses, self.res)
+            primary = lookup.designated_primary(ses, self.res)
             if not primary or primary == "(none)":
                 return -1
             time1 = numeric(self.prim(match.group(1) + "-timestamp", arg1 or self.host))
@@ -366,7 +366,7 @@ class View:
     # ---------------------------------------------------------------- helpers
     def actual_primary(self):
         for peer in self.member.member_peers(self.res):
-            if tree.truthy(self.ses.get_link(os.path.join(self.resdir, "actual-" + peer, "is-primary"), 2)):
+            if lookup.truthy(self.ses.get_link(os.path.join(self.resdir, "actual-" + peer, "is-primary"), 2)):
                 return peer
         return ""
 
@@ -390,7 +390,7 @@ class View:
         return count if kind == "count" else result
 
     def is_orphan(self, peer):
-        if tree.truthy(self.prim("is-primary", peer)):
+        if lookup.truthy(self.prim("is-primary", peer)):
             return 0
         match = re.match(r"^(log-[^,]+),([0-9]*)", self.link("replay-" + peer, 1))
         if not match:
@@ -404,14 +404,14 @@ class View:
         if numeric(self.prim("sync-rest")) > 0:
             return 0
         replay = self.link("replay-" + self.host, 1)
-        if not almost and tree.truthy(self.prim("is-primary")):
+        if not almost and lookup.truthy(self.prim("is-primary")):
             match = re.search(r",[0-9]+,([0-9]+)", replay)
             if match and int(match.group(1)) > 0:
                 return 0
         if not replay:
             return 0
         syncpos = self.link("syncpos-" + self.host, 2)
-        if syncpos and tree.compare_replaylinks(syncpos, replay) > 0:
+        if syncpos and lookup.compare_replaylinks(syncpos, replay) > 0:
             return 0
         return 1
 
@@ -503,9 +503,9 @@ class View:
 
     # ---------------------------------------------------------------- complex macros
     def device_info(self):
-        if not tree.truthy(self.prim("device-present")):
+        if not lookup.truthy(self.prim("device-present")):
             return ""
-        if tree.truthy(self.prim("device-opened")):
+        if lookup.truthy(self.prim("device-opened")):
             stats = "Opened, "
             mountpoint = self.prim("known-device-mountpoint")
             if mountpoint:
@@ -517,36 +517,36 @@ class View:
 
     def diskstate(self):
         error = self.prim("disk-error")
-        if tree.truthy(error):
+        if lookup.truthy(error):
             return "DISK_ERROR=%s " % error
         if not self.prim("get-disk"):
             return "NotJoined"
-        if not tree.truthy(self.prim("disk-present")):
+        if not lookup.truthy(self.prim("disk-present")):
             return "NotPresent"
-        if not tree.truthy(self.prim("todo-attach")):
-            return "Detaching" if tree.truthy(self.prim("is-attach")) else "Detached"
+        if not lookup.truthy(self.prim("todo-attach")):
+            return "Detaching" if lookup.truthy(self.prim("is-attach")) else "Detached"
         code = self.prim("replay-code")
         if code and numeric(code) < 0:
             base = {-85: "IncompleteLog", -56: "UnInitializedLogRecord"}.get(numeric(code), "DefectiveLog")
             return "%s[%s]" % (base, code)
         if self.is_orphan(self.host):
             return "Orphan"
-        if not tree.truthy(self.prim("is-attach")):
+        if not lookup.truthy(self.prim("is-attach")):
             return "NoAttach"
         if not self.is_consistent(False):
-            if not tree.truthy(self.prim("todo-primary")):
+            if not lookup.truthy(self.prim("todo-primary")):
                 return "InConsistent"
-            return ("WriteBack[%s]" if tree.truthy(self.prim("is-primary")) else "Recovery[%s]") % human_bytes(
+            return ("WriteBack[%s]" if lookup.truthy(self.prim("is-primary")) else "Recovery[%s]") % human_bytes(
                 numeric(self.prim("writeback-rest")))
-        if not tree.truthy(self.prim("work-reached")):
-            if not tree.truthy(self.prim("todo-primary")):
-                flags = ("" if tree.truthy(self.prim("fetch-reached")) else "F") + \
-                    ("" if tree.truthy(self.prim("replay-reached")) else "R")
+        if not lookup.truthy(self.prim("work-reached")):
+            if not lookup.truthy(self.prim("todo-primary")):
+                flags = ("" if lookup.truthy(self.prim("fetch-reached")) else "F") + \
+                    ("" if lookup.truthy(self.prim("replay-reached")) else "R")
                 return "OutDated[%s]" % flags
-            return ("WriteBack[%s]" if tree.truthy(self.prim("is-primary")) else "Recovery[%s]") % human_bytes(
+            return ("WriteBack[%s]" if lookup.truthy(self.prim("is-primary")) else "Recovery[%s]") % human_bytes(
                 numeric(self.prim("writeback-rest")))
         primary = self.prim("get-primary")
-        if primary and tree.truthy(self.ses.get_link(os.path.join(self.resdir, "actual-" + primary, "has-emergency"), 1)):
+        if primary and lookup.truthy(self.ses.get_link(os.path.join(self.resdir, "actual-" + primary, "has-emergency"), 1)):
             return "EmergencyMode"
         return "UpToDate"
 
@@ -557,21 +557,21 @@ class View:
             return "UnResponsive"
         if not self.prim("get-disk"):
             return "NotJoined"
-        if not tree.truthy(self.prim("todo-attach")):
+        if not lookup.truthy(self.prim("todo-attach")):
             return "NotStarted"
-        if tree.truthy(self.prim("todo-primary")):
-            if tree.truthy(self.prim("is-emergency")):
+        if lookup.truthy(self.prim("todo-primary")):
+            if lookup.truthy(self.prim("is-emergency")):
                 return "EmergencyMode"
-            if tree.truthy(self.prim("is-primary")):
+            if lookup.truthy(self.prim("is-primary")):
                 return "Replicating"
             return "NotYetPrimary"
-        if numeric(self.prim("sync-rest")) and not tree.truthy(self.prim("todo-sync")):
+        if numeric(self.prim("sync-rest")) and not lookup.truthy(self.prim("todo-sync")):
             return "PausedSync"
-        if tree.truthy(self.prim("is-sync")):
+        if lookup.truthy(self.prim("is-sync")):
             return "Syncing"
-        if not tree.truthy(self.prim("todo-fetch")):
+        if not lookup.truthy(self.prim("todo-fetch")):
             return "PausedFetch"
-        if not tree.truthy(self.prim("todo-replay")):
+        if not lookup.truthy(self.prim("todo-replay")):
             return "PausedReplay"
         if not self.prim("get-primary"):
             return "NoPrimaryDesignated"
@@ -582,37 +582,37 @@ class View:
         return "Replaying"
 
     def flags(self):
-        disk = tree.truthy(self.prim("disk-present"))
-        todo = {w: tree.truthy(self.prim("todo-" + w)) for w in ("attach", "sync", "fetch", "replay")}
-        out = ("D" if tree.truthy(self.prim("device-present")) else "d") if disk else "-"
+        disk = lookup.truthy(self.prim("disk-present"))
+        todo = {w: lookup.truthy(self.prim("todo-" + w)) for w in ("attach", "sync", "fetch", "replay")}
+        out = ("D" if lookup.truthy(self.prim("device-present")) else "d") if disk else "-"
         out += "C" if self.is_consistent(False) else ("c" if disk else "-")
-        if tree.truthy(self.prim("does", "attach")):
+        if lookup.truthy(self.prim("does", "attach")):
             out += "A" if todo["attach"] else "a"
         else:
             out += "a" if todo["attach"] else "-"
         for what, letter in (("sync", "S"), ("fetch", "F"), ("replay", "R")):
-            if tree.truthy(self.prim(what + "-reached")):
+            if lookup.truthy(self.prim(what + "-reached")):
                 out += letter
             else:
                 out += letter.lower() if todo[what] else "-"
         return out
 
     def role(self):
-        if not tree.truthy(self.prim("disk-present")):
+        if not lookup.truthy(self.prim("disk-present")):
             return "None"
-        if tree.truthy(self.prim("todo-primary")):
-            if tree.truthy(self.prim("is-primary")):
+        if lookup.truthy(self.prim("todo-primary")):
+            if lookup.truthy(self.prim("is-primary")):
                 return ("Forced" if numeric(self.prim("nr-primary")) > 1 else "") + "Primary"
             return "NotYetPrimary"
-        return "RemainsPrimary" if tree.truthy(self.prim("is-primary")) else "Secondary"
+        return "RemainsPrimary" if lookup.truthy(self.prim("is-primary")) else "Secondary"
 
     def todo_role(self):
-        if not tree.truthy(self.prim("disk-present")):
+        if not lookup.truthy(self.prim("disk-present")):
             return "None"
-        return "Primary" if tree.truthy(self.prim("todo-primary")) else "Secondary"
+        return "Primary" if lookup.truthy(self.prim("todo-primary")) else "Secondary"
 
     def primarynode(self):
-        return self.host if tree.truthy(self.prim("todo-primary")) else self.prim("get-primary")
+        return self.host if lookup.truthy(self.prim("todo-primary")) else self.prim("get-primary")
 
     def commstate(self):
         comm = numeric(self.prim("alive-age"))
@@ -632,10 +632,10 @@ class View:
         possible = numeric(self.prim("resource-possible-size"))
         if possible > res_size:
             text += "     Hint: marsadm resize would increase resource %s by %s\n" % (self.res, human_bytes(possible - res_size))
-        if not tree.truthy(self.prim("is-primary")) and tree.truthy(self.prim("is-attach")):
-            if not tree.truthy(self.prim("sync-reached")):
+        if not lookup.truthy(self.prim("is-primary")) and lookup.truthy(self.prim("is-attach")):
+            if not lookup.truthy(self.prim("sync-reached")):
                 text += syncinfo(self)
-            if not tree.truthy(self.prim("work-reached")):
+            if not lookup.truthy(self.prim("work-reached")):
                 text += replinfo_view(self)
         return text
 
@@ -649,41 +649,41 @@ class View:
     def one_and_one(self):
         if not self.res:
             return self.messages(True, True, "", "msg")
-        disk = tree.truthy(self.prim("disk-present"))
+        disk = lookup.truthy(self.prim("disk-present"))
         if disk:
-            if tree.truthy(self.prim("does", "attach")):
+            if lookup.truthy(self.prim("does", "attach")):
                 if self.is_consistent(True):
-                    if tree.truthy(self.prim("work-reached")):
+                    if lookup.truthy(self.prim("work-reached")):
                         dstate = "Uptodate"
                     else:
-                        dstate = "Outdated[%s%s]" % ("" if tree.truthy(self.prim("fetch-reached")) else "F",
-                                                     "" if tree.truthy(self.prim("replay-reached")) else "R")
+                        dstate = "Outdated[%s%s]" % ("" if lookup.truthy(self.prim("fetch-reached")) else "F",
+                                                     "" if lookup.truthy(self.prim("replay-reached")) else "R")
                 else:
                     dstate = "Inconsistent"
             else:
                 dstate = "Detached"
-            if tree.truthy(self.prim("is-primary")):
+            if lookup.truthy(self.prim("is-primary")):
                 rstate = "Replicating"
             elif not self.prim("is-alive"):
                 rstate = "PrimaryUnreachable"
-            elif not tree.truthy(self.prim("sync-reached")) and not tree.truthy(self.prim("todo-sync")):
+            elif not lookup.truthy(self.prim("sync-reached")) and not lookup.truthy(self.prim("todo-sync")):
                 rstate = "PausedSync"
-            elif tree.truthy(self.prim("does", "sync")):
+            elif lookup.truthy(self.prim("does", "sync")):
                 rstate = "Syncing"
-            elif not (tree.truthy(self.prim("todo-fetch")) and tree.truthy(self.prim("todo-replay"))):
+            elif not (lookup.truthy(self.prim("todo-fetch")) and lookup.truthy(self.prim("todo-replay"))):
                 rstate = "PausedReplay"
             else:
                 rstate = "Replaying"
-            role = "Primary" if tree.truthy(self.prim("is-primary")) else "Secondary"
-            if tree.truthy(self.prim("is-primary")):
+            role = "Primary" if lookup.truthy(self.prim("is-primary")) else "Secondary"
+            if lookup.truthy(self.prim("is-primary")):
                 pnode = self.host
             else:
                 pnode = self.prim("actual-primary") or "-"
         else:
             dstate, rstate, role, pnode = "Detached", "NotJoined", "Secondary", "-"
-        flags = "-%s%s%s-" % ("S" if tree.truthy(self.prim("todo-sync")) else "-",
-                              "F" if tree.truthy(self.prim("todo-fetch")) else "-",
-                              "R" if tree.truthy(self.prim("todo-replay")) else "-")
+        flags = "-%s%s%s-" % ("S" if lookup.truthy(self.prim("todo-sync")) else "-",
+                              "F" if lookup.truthy(self.prim("todo-fetch")) else "-",
+                              "R" if lookup.truthy(self.prim("todo-replay")) else "-")
         return "  %s %s %s %s %s %s\n" % (self.res, dstate, rstate, flags, role, pnode)
 
     def complex(self, name):
@@ -724,10 +724,10 @@ def _link_flags(value):
 
 def default_header(ses):
     """``view all`` preamble: used compression/digest features (as in marsadm's default-header)."""
-    usable = _link_flags(tree.alive_link(ses, "usable", ses.host, 2))
+    usable = _link_flags(lookup.alive_link(ses, "usable", ses.host, 2))
 
     def used(name, mask):
-        return flags_text(_link_flags(tree.alive_link(ses, "used-" + name, ses.host, 2)) & mask)
+        return flags_text(_link_flags(lookup.alive_link(ses, "used-" + name, ses.host, 2)) & mask)
     text = ""
     if flags_text(usable & COMPRESS_MASK, True):
         text += 'used-log-compression="%s"\n' % used("log-compression", COMPRESS_MASK)
@@ -737,7 +737,7 @@ def default_header(ses):
         text += 'used-log-digest="%s"\n' % used("log-digest", CHKSUM_MASK)
         text += 'used-net-digest="%s"\n' % used("log-digest", CHKSUM_MASK)
         limit = ses.get_link(ses.mpath("defaults-" + ses.host, "sync-limit"), 2)
-        if tree.truthy(limit):
+        if lookup.truthy(limit):
             text += '   HINT: the global-sync-limit-value is set to "%s"\n' % limit
     return text
 

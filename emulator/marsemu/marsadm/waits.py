@@ -5,7 +5,7 @@ import os
 import re
 
 from marsemu import common
-from marsemu.marsadm import tree
+from marsemu.marsadm import lookup
 from marsemu.marsadm.runtime import NSEC, RESERVED_ID, alphanum_sorted
 
 INDICATOR_TABLE = {
@@ -39,7 +39,7 @@ def get_alive_links(ses, res, name="alive", hosts="*", non_participating=False):
     """The ``actual-PEER/<name>`` values of the peers relevant for ``res``."""
     if not res or res == "all" or "," in res:
         res = "*"
-    member = tree.Membership(ses)
+    member = lookup.Membership(ses)
     if hosts == ses.real_host:
         peer_list = [ses.real_host]
     elif non_participating:
@@ -60,7 +60,7 @@ def get_alive_links(ses, res, name="alive", hosts="*", non_participating=False):
         peers.add(peer)
     if hosts == ses.host:
         peers.add(ses.host)
-    return {peer: tree.alive_link(ses, name, peer, 2) for peer in peers}
+    return {peer: lookup.alive_link(ses, name, peer, 2) for peer in peers}
 
 
 def wait_cluster(ses, _cmd, res=None, hosts="*", abort=None, trigger_code=None, condition=None):
@@ -288,11 +288,11 @@ def error_text(ses, res):
 
 def check_mars_device(ses, cmd, res, wait, inv):
     """Wait until /dev/mars/<dev> is present (or gone, with ``inv``)."""
-    dev = tree.device_name(ses, res)
+    dev = lookup.device_name(ses, res)
     backoff = 1
     rounds = 0
     if inv:
-        while tree.truthy(tree.device_exists(ses, res)):
+        while lookup.truthy(lookup.device_exists(ses, res)):
             if not wait:
                 ses.die("cannot execute %s: device '%s' has not yet disappeared\n" % (cmd, dev))
             ses.warn("device '%s' has not yet disappeared\n" % dev)
@@ -303,10 +303,10 @@ def check_mars_device(ses, cmd, res, wait, inv):
                 backoff += 1
         ses.out("device '%s' is no longer present\n" % dev)
         return
-    primary = tree.designated_primary(ses, res)
+    primary = lookup.designated_primary(ses, res)
     if primary != ses.host:
         ses.die("for operation '%s', I should be the designated primary\n" % cmd)
-    while not tree.truthy(tree.device_exists(ses, res)):
+    while not lookup.truthy(lookup.device_exists(ses, res)):
         text = error_text(ses, res)
         if text:
             ses.out(text)

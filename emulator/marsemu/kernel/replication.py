@@ -10,8 +10,9 @@ and ``defaults*`` directories are created; peers with a different ``/mars/uuid``
 import asyncio
 import logging
 import os
+import stat
 
-from marsemu.common import DELETED, format_stamp, read_link, set_link
+from marsemu.common import DELETED, format_stamp, link_stamp, read_link, set_link
 from marsemu.kernel import net
 
 LOG = logging.getLogger(__name__)
@@ -161,6 +162,56 @@ class Tree:
             elif kind == "f" and not rebase and is_peer_logfile(name, self.host):
                 logfiles.append((local_rel, size))
         return changed, logfiles, systemd
+
+    def apply_deletions(self):
+        """``todo-global/delete-NNNNNNNNN-HOST -> /mars/PATH``, the older deletion method (MARS ``prepare_delete``).
+
+        marsadm falls back to it when no resource member shows it the kernel's features (delete-resource
+        after every member left).  A target not newer than its deletion link goes (a directory once
+        empty; marsadm numbers children first), ``deleted-HOST`` tells marsadm the highest number seen,
+        and a deletion done here and seen by every host (``deleted-*``) is removed.
+        """
+        deletions, seen = [], []
+        for name in self._names("todo-global"):
+            value = self.get("todo-global/" + name)
+            if name.startswith("delete-") and value and name.split("-")[1].isdigit():
+                deletions.append((int(name.split("-")[1]), name, value))
+            elif name.startswith("deleted-") and value and value.isdigit():
+                seen.append(int(value))
+        if not deletions:
+            return
+        for serial, name, target in sorted(deletions):
+            rel = self.rel_from_mars_path(target)
+            link = self.path("todo-global/" + name)
+            stamp = link_stamp(link)  # None: replaced meanwhile (by marsadm or a merge)
+            if rel is not None and stamp and self._delete_older(self.path(rel), stamp) and serial <= min(seen, default=0):
+                os.unlink(link)
+        mine = self.get("todo-global/deleted-" + self.host) or "0"
+        highest = max(deletions)[0]
+        if not mine.isdigit() or int(mine) < highest:
+            self.set("todo-global/deleted-" + self.host, "%09d" % highest)
+
+    @staticmethod
+    def _delete_older(path, stamp):
+        """Remove PATH unless it is newer than STAMP; True when nothing is left to do."""
+        try:
+            st = os.lstat(path)
+            if st.st_mtime_ns <= stamp and stat.S_ISDIR(st.st_mode):
+                os.rmdir(path)
+            elif st.st_mtime_ns <= stamp:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # a directory that still has children: a later pass
+            LOG.debug("cannot delete %s yet: %s", path, exc)
+            return False
+        return True
+
+    def _names(self, rel):
+        try:
+            return os.listdir(self.path(rel))
+        except OSError:
+            return []
 
     def touch_systemd_trigger(self, rel):
         """MARS touches ``resource-R/systemd-trigger`` when ``primary``/``systemd*`` arrive."""
