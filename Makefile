@@ -53,8 +53,11 @@ molecule:
 labtest:
 	pytest -q tests/lab
 
+# Every bench (each makes and removes a lab of its own), then bench/report.md with its plots.
+BENCHES := noop_scaling fleet_scaling handover log_shipping
 bench:
-	@for b in bench/*.py; do python3 "$$b"; done
+	@for b in $(BENCHES); do python3 bench/$$b.py || exit 1; done
+	python3 bench/report.py
 
 realmars:
 	@tools/realmars.sh

@@ -8,7 +8,7 @@ sync and measures, in rounds:
   replication IPs (the addresses the logfile transfer uses); the receiver times accept to EOF.
   Once in every round, as the load of the shared machine varies;
 * then all of it again on a "geo" link: ``labctl --name lsb rate`` limits lsb1 <-> lsb2 and
-  lsb1 <-> lsb3 (``--geo-kib``, 20 MiB/s); as iptables' token bucket holds a second's worth, a
+  lsb1 <-> lsb3 (``--rates``, default 10, 20 and 40 MiB/s); as iptables' token bucket holds a second's worth, a
   round writes 3 x 48 MiB and raw TCP sends as much, both after an idle pause (a full bucket).
   ``labctl --name lsb heal`` then removes exactly this lab's rules;
 * write: ``dd oflag=direct conv=fsync bs=1M`` of 48 MiB of random data to ``/dev/mars/r1`` on
@@ -26,8 +26,10 @@ not used: it only counts what the secondary already knows of, so it reads 0 whil
 is still unannounced.  Rates are MiB (2^20 bytes) per second; the table shows the median of the
 rounds and, for shipping, the fraction of the raw TCP throughput (the target of issue #4: 50%).
 
-Run as root: ``.venv/bin/python bench/log_shipping.py [--rounds N] [--mib M] [--keep]``.  The lab
-is removed at the end unless ``--keep`` is given (an existing lab is reused).  Takes ~6 minutes.
+Run as root: ``.venv/bin/python bench/log_shipping.py [--rounds N] [--mib M] [--rates KIB ...] [--keep]``.
+The lab is removed at the end unless ``--keep`` is given (an existing lab is reused).  Takes ~10
+minutes.  Writes bench/results/log_shipping.json (``bench/report.py`` plots throughput against the
+link rate).
 The lab is taken down without ``labctl down`` (see ``lab_down``); its rate limits go with
 ``labctl --name lsb heal``, which leaves other labs' rules in the shared fault chain alone.
 
@@ -69,6 +71,8 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "lab"))
 import labctl  # noqa: E402  pylint: disable=wrong-import-position
+
+import benchlib  # noqa: E402  pylint: disable=wrong-import-position
 
 LAB = "lsb"  # not "bn": labctl gives that name 10.88.0.0/24, inside podman's default 10.88.0.0/16
 PRIMARY, SECONDARIES = "lsb1", ["lsb2", "lsb3"]
@@ -340,35 +344,40 @@ def report(title, med, tcp_mib):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mib", type=int, default=48, help="MiB written per round (the resource has 64)")
-    parser.add_argument("--geo-kib", type=int, default=GEO_KIB, help="rate of the geo link in KiB/s (0: no geo measurement)")
+    parser.add_argument("--rates", type=int, nargs="*", default=[10240, GEO_KIB, 40960],
+                        help="rates of the geo link in KiB/s, one measurement each (none: the local link only)")
     parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
     args = parser.parse_args()
     load = os.getloadavg()[0]
+    results = benchlib.Results("log_shipping", rounds=args.rounds, mib=args.mib, rates_kib=args.rates)
     lab_up()
+    measured = []
     try:
         on(PRIMARY, "dd", "if=/dev/urandom", "of=/tmp/lsb-src", "bs=1M", "count=%d" % args.mib, "status=none")
         for host in SECONDARIES:  # the initial full sync is over before anything is timed
             on(host, "bash", "-c", "for i in $(seq 600); do [ $(marsadm view-sync-rest %s) = 0 ] && "
                "[ $(marsadm view-replay-rest %s) = 0 ] && exit 0; sleep 0.2; done; exit 1" % (RES, RES))
-        local = measure(args.rounds, args.mib, TCP_MIB)
-        geo = None
-        if args.geo_kib:
-            geo_link(args.geo_kib)
+        measured.append((0, measure(args.rounds, args.mib, TCP_MIB), TCP_MIB))
+        results.add(rate_kib=0, **measured[-1][1])
+        for kib in args.rates:
+            geo_link(kib)
             try:
-                geo = measure(args.rounds, args.mib, args.mib * GEO_PASSES, GEO_PASSES)
+                measured.append((kib, measure(args.rounds, args.mib, args.mib * GEO_PASSES, GEO_PASSES), args.mib * GEO_PASSES))
             finally:
                 geo_link(0)
+            results.add(rate_kib=kib, **measured[-1][1])
     finally:
         if not args.keep:
             lab_down()
     title = "log shipping on lab '%s', %d MiB per round, median of %d rounds, load average %.1f at start" % (
         LAB, args.mib, args.rounds, load)
-    report(title + "; local link (veth)", local, TCP_MIB)
-    if geo is not None:
-        report(title + "; geo link: %d KiB/s each way per host pair (labctl rate), %d MiB per round"
-               % (args.geo_kib, args.mib * GEO_PASSES), geo, args.mib * GEO_PASSES)
+    for kib, med, tcp_mib in measured:
+        link = "local link (veth)" if not kib else ("geo link: %d KiB/s each way per host pair (labctl rate), %d MiB per round"
+                                                    % (kib, tcp_mib))
+        report(title + "; " + link, med, tcp_mib)
+    print("written: %s" % results.save())
 
 
 if __name__ == "__main__":

@@ -245,8 +245,25 @@ def create_host(lab, host):
            "-v", "%s-mars:/mars" % host, *attach_disks(host), IMAGE, quiet=True)
 
 
+# Each host's systemd takes about 5 inotify instances; Debian allows 128 per user, so without more
+# the 25th container's systemd fails to start (exit 255, no log).
+INOTIFY_INSTANCES = "/proc/sys/fs/inotify/max_user_instances"
+
+
+def ensure_inotify_instances(hosts):
+    wanted = 128 + 8 * hosts
+    with open(INOTIFY_INSTANCES, encoding="utf-8") as handle:
+        current = int(handle.read())
+    if current < wanted:
+        with open(INOTIFY_INSTANCES, "w", encoding="utf-8") as handle:
+            handle.write(str(wanted))
+        print("lab: raised fs.inotify.max_user_instances from %d to %d for %d hosts' systemd" % (current, wanted, hosts))
+
+
 def up(lab):
     build_image()
+    others = podman("ps", "-q", "--filter", "label=" + LABEL, check=False, capture=True).stdout.split()
+    ensure_inotify_instances(len(others) + lab.count)
     ensure_network(lab)
     for host in lab.hosts:
         state = container_state(host)

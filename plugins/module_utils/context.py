@@ -104,8 +104,9 @@ class MarsContext(object):
         except MarsadmError as exc:
             self.fail(str(exc), marsadm=exc.result.as_dict())
 
-    def wait_for(self, predicate, timeout, interval=2):
-        """Re-read the tree until ``predicate(state)`` holds; return (state, reached)."""
+    def wait_for(self, predicate, timeout, interval=0.5):
+        """Re-read the tree until ``predicate(state)`` holds; return (state, reached). One read of
+        /mars costs milliseconds, so a short interval spares each wait most of a tree update's period."""
         start = self.env.clock()
         while True:
             current = self.state()

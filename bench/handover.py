@@ -1,0 +1,120 @@
+"""Handover time against the backlog to replay: raw ``marsadm primary``, the module, the playbook.
+
+The bench makes a lab of its own (``labctl --name hob``: hob1 and hob3 in site-a, hob2 in
+site-b), rolls out three 64 MiB resources r1..r3 replicated on hob1 and hob2 (primary hob1) with
+``site.yml``, and then, for each backlog B (default 0, 8 and 32 MiB) and each way of switching:
+
+* pauses replay of r1 on hob2, writes B MiB of random data to ``/dev/mars/r1`` on hob1, resumes
+  replay and at once hands r1 over to hob2, timed:
+  - raw: ``marsadm primary r1`` on hob2, timed on the host itself;
+  - module: ``ansible hob2 -m georep.mars.handover -a name=r1`` (Ansible's start-up included);
+  - playbook: ``playbooks/handover.yml -e handover_resource=r1 -e handover_target=hob2``;
+* hands r1 back to hob1 with raw marsadm (not timed).
+
+A trivial ad hoc task (``ansible.builtin.ping``) gives Ansible's own start-up; the goal of issue
+#15 is module - ping - raw <= 1 s. Last, a site-wide handover (``handover.yml -e
+handover_site=site-b``) of 1 and then 3 resources, each with the same backlog: it runs one module
+call per host, so its time should follow the data to replay, not the number of resources.
+
+Run as root: ``.venv/bin/python bench/handover.py [--backlogs 0 8 32] [--rounds 2] [--keep]``.
+Writes bench/results/handover.json; ``bench/report.py`` plots it.
+"""
+
+import argparse
+import os
+import statistics
+
+from benchlib import REPO, SITE, BenchLab, Results, header, row
+
+LAB = "hob"
+OLD, NEW = "hob1", "hob2"
+NAMES = ["r1", "r2", "r3"]
+HANDOVER = os.path.join(REPO, "playbooks", "handover.yml")
+
+
+def fleet(preferred_new=()):
+    """r1..r3 on hob1 and hob2, primary hob1; the resources in PREFERRED_NEW prefer hob2 (site-b)."""
+    return {"mars_resources": [{"name": name, "size": "64M", "disk": disk, "replicas": [OLD, NEW], "primary": OLD,
+                                "preferred_primaries": [NEW, OLD] if name in preferred_new else [OLD, NEW]}
+                               for name, disk in zip(NAMES, ["/dev/vdb", "/dev/vdc", "/dev/vdd"])]}
+
+
+def backlog(lab, names, mib):
+    """Leave MIB MiB of each resource's log unreplayed on the new primary, then let replay go on."""
+    for name in names:
+        lab.on(NEW, "marsadm pause-replay %s" % name)
+        if mib:
+            lab.on(OLD, "head -c %dM /dev/urandom | dd of=/dev/mars/%s bs=1M oflag=direct status=none" % (mib, name))
+    for name in names:
+        lab.on(NEW, "marsadm resume-replay %s" % name)
+
+
+def raw_primary(lab, host, name):
+    """Seconds of ``marsadm primary NAME`` on HOST, timed there."""
+    out = lab.on(host, "s=$(date +%%s.%%N); marsadm primary %s >/dev/null; e=$(date +%%s.%%N); echo $s $e" % name)
+    start, end = map(float, out.split())
+    return end - start
+
+
+def settle(lab, names):
+    """Wait until nothing is left to sync, fetch or replay anywhere (each host checks for itself)."""
+    for host in (OLD, NEW):
+        for name in names:
+            lab.on(host, "for i in $(seq 600); do [ \"$(marsadm view-sync-rest %s)\" = 0 ] && [ \"$(marsadm view-replay-rest %s)\" = 0 ] "
+                   "&& exit 0; sleep 0.2; done; exit 1" % (name, name))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--backlogs", type=int, nargs="+", default=[0, 8, 32], help="MiB left to replay")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
+    args = parser.parse_args()
+    lab = BenchLab(LAB)
+    results = Results("handover", backlogs=args.backlogs, rounds=args.rounds)
+    lab.up()
+    try:
+        lab.playbook(SITE, fleet())
+        settle(lab, NAMES)
+        ping = statistics.median(lab.adhoc(NEW, "ansible.builtin.ping") for _ in range(3))
+        results.data["ansible_startup_s"] = ping
+        print("a trivial ad hoc task (Ansible's start-up): %.2f s" % ping)
+        columns = [("backlog_mib", "backlog MiB"), ("raw_s", "raw marsadm s"), ("module_s", "module s"),
+                   ("playbook_s", "playbook s"), ("module_over_raw_s", "module-ping-raw")]
+        header(columns)
+        ways = {"raw": lambda: raw_primary(lab, NEW, "r1"),
+                "module": lambda: lab.adhoc(NEW, "georep.mars.handover", "name=r1"),
+                "playbook": lambda: lab.playbook(HANDOVER, fleet(), extra=["-e", "handover_resource=r1", "-e", "handover_target=" + NEW])[0]}
+        for mib in args.backlogs:
+            times = {way: [] for way in ways}
+            for _round in range(args.rounds):
+                for way, switch in ways.items():
+                    backlog(lab, ["r1"], mib)
+                    times[way].append(switch())
+                    settle(lab, ["r1"])
+                    raw_primary(lab, OLD, "r1")
+            values = {"backlog_mib": mib}
+            values.update(("%s_s" % way, statistics.median(t)) for way, t in times.items())
+            values["module_over_raw_s"] = values["module_s"] - ping - values["raw_s"]
+            results.add(**values)
+            row(columns, values)
+        mib = max(args.backlogs)
+        site_wide = {}
+        for count in (1, len(NAMES)):
+            names = NAMES[:count]
+            backlog(lab, names, mib)
+            site_wide[count] = lab.playbook(HANDOVER, fleet(names), extra=["-e", "handover_site=site-b"])[0]
+            settle(lab, names)
+            for name in names:
+                raw_primary(lab, OLD, name)
+            print("site-wide handover of %d resource(s), %d MiB to replay each: %.1f s" % (count, mib, site_wide[count]))
+        results.data["site_wide"] = {"backlog_mib": mib, "seconds": site_wide}
+        results.save()
+    finally:
+        if not args.keep:
+            lab.down()
+    print("written: %s" % results.save())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Write bench/report.md and its plots (bench/plots/*.png) from the results in bench/results/.
+
+Each bench writes bench/results/NAME.json; this script turns whichever of them exist into one
+report: per bench its table, the goal it is measured against, and a plot. ``make bench`` runs
+every bench and then this. Run alone: ``.venv/bin/python bench/report.py``.
+"""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(BENCH, "results")
+PLOTS = os.path.join(BENCH, "plots")
+MIB = 1024
+
+
+def load(name):
+    path = os.path.join(RESULTS, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def context(data):
+    machine = data["machine"]
+    return ("Measured %s on commit %s; %d cores (%s), %.0f GiB; load average %s before, %s after."
+            % (data["date"], data["commit"], machine["cpus"], machine["cpu"], machine["memory_gib"],
+               "/".join("%.1f" % x for x in data["load_before"]), "/".join("%.1f" % x for x in data.get("load_after", []))))
+
+
+def md_table(columns, rows):
+    lines = ["| " + " | ".join(heading for _key, heading in columns) + " |", "|" + "---:|" * len(columns)]
+    for values in rows:
+        cells = [values.get(key, "") for key, _heading in columns]
+        lines.append("| " + " | ".join(("%.1f" % c) if isinstance(c, float) else str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def save(figure, name):
+    os.makedirs(PLOTS, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(os.path.join(PLOTS, name), dpi=90)
+    plt.close(figure)
+    return "![%s](plots/%s)" % (name[:-4].replace("_", " "), name)
+
+
+def noop_section(data):
+    rows = data["rows"]
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    x = [r["resources"] for r in rows]
+    for key, label in (("noop_site_s", "no-op site.yml"), ("noop_resources_s", "no-op resources role"), ("info_s", "one info call")):
+        axes.plot(x, [r[key] for r in rows], marker="o", label=label)
+    axes.set_xlabel("resources per host (3 hosts)")
+    axes.set_ylabel("seconds")
+    axes.set_ylim(bottom=0)
+    axes.legend()
+    text = ["## No-op run against resources per host (`noop_scaling.py`)", "", context(data), "",
+            md_table([("resources", "resources/host"), ("rollout_s", "rollout s"), ("noop_site_s", "no-op site.yml s"),
+                      ("tasks", "tasks/host"), ("noop_resources_s", "no-op resources role s"), ("info_s", "info s")], rows), ""]
+    ratio = data.get("ratio")
+    if ratio:
+        text += ["Goal: the no-op `site.yml` with 50 resources per host takes at most %.1f x the time of 1. Measured: %s: **%.2f x** (%s)."
+                 % (ratio["goal"], ratio["of"], ratio["value"], "met" if ratio["value"] <= ratio["goal"] else "NOT met"),
+                 "Goal: at most 40 tasks per host whatever the number of resources. Measured: %s tasks per host (%s)."
+                 % (", ".join(str(r["tasks"]) for r in rows), "met" if max(r["tasks"] for r in rows) <= 40 else "NOT met"), ""]
+    return text + [save(figure, "noop_scaling.png"), ""]
+
+
+def fleet_section(data):
+    rows = data["rows"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for forks in sorted({r["forks"] for r in rows}):
+        mine = [r for r in rows if r["forks"] == forks]
+        left.plot([r["hosts"] for r in mine], [r["rollout_s"] for r in mine], marker="o", label="forks %d" % forks)
+        right.plot([r["hosts"] for r in mine], [r["noop_s"] for r in mine], marker="o", label="forks %d" % forks)
+    for axes, title in ((left, "rollout (site.yml)"), (right, "no-op site.yml")):
+        axes.set_title(title)
+        axes.set_xlabel("hosts")
+        axes.set_ylabel("seconds")
+        axes.set_ylim(bottom=0)
+        axes.legend()
+    cold = data.get("cold_rollout")
+    text = ["## Rollout and no-op against hosts and forks (`fleet_scaling.py`)", "", context(data), ""]
+    if cold:
+        text += ["The first rollout of all %d hosts (installing the emulator and the collection's files, forks %d) took %.0f s; "
+                 "every rollout below starts from bare MARS on hosts that keep what was installed."
+                 % (cold["hosts"], cold["forks"], cold["seconds"]), ""]
+    text += [md_table([("hosts", "hosts"), ("resources", "resources"), ("forks", "forks"), ("rollout_s", "rollout s"),
+                       ("rollout_cpu", "controller CPU s per s"), ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"),
+                       ("noop_cpu", "controller CPU s per s")], rows), "",
+             "Controller CPU s per s: the CPU time of ansible-playbook and its children per wall second (the machine has %d cores)."
+             % data["machine"]["cpus"], ""]
+    return text + [save(figure, "fleet_scaling.png"), ""]
+
+
+def handover_section(data):
+    rows = data["rows"]
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    x = [r["backlog_mib"] for r in rows]
+    for key, label in (("raw_s", "raw marsadm primary"), ("module_s", "georep.mars.handover (ad hoc)"), ("playbook_s", "handover.yml")):
+        axes.plot(x, [r[key] for r in rows], marker="o", label=label)
+    axes.axhline(data["ansible_startup_s"], color="grey", linestyle=":", label="trivial ad hoc task")
+    axes.set_xlabel("MiB left to replay on the new primary")
+    axes.set_ylabel("seconds")
+    axes.set_ylim(bottom=0)
+    axes.legend()
+    worst = max(r["module_over_raw_s"] for r in rows)
+    text = ["## Handover against the backlog to replay (`handover.py`)", "", context(data), "",
+            md_table([("backlog_mib", "backlog MiB"), ("raw_s", "raw marsadm s"), ("module_s", "module s"),
+                      ("playbook_s", "playbook s"), ("module_over_raw_s", "module - start-up - raw s")], rows), "",
+            "Ansible's own start-up (a trivial ad hoc task): %.1f s. Goal: the module stays within 1 s of raw `marsadm primary` "
+            "beyond that start-up. Measured: at most %.2f s (%s)." % (data["ansible_startup_s"], worst, "met" if worst <= 1 else "NOT met"), ""]
+    site = data.get("site_wide")
+    if site:
+        seconds = {int(k): v for k, v in site["seconds"].items()}
+        text += ["Site-wide handover (`handover.yml -e handover_site=...`, one module call per host), %d MiB to replay per resource: %s."
+                 % (site["backlog_mib"], ", ".join("%d resource(s) %.1f s" % (n, s) for n, s in sorted(seconds.items()))), ""]
+    return text + [save(figure, "handover.png"), ""]
+
+
+def shipping_section(data):
+    rows = data["rows"]
+    geo = [r for r in rows if r["rate_kib"]]
+    hosts = sorted(k.split(" ", 1)[1] for k in rows[0] if k.startswith("ship "))
+    text = ["## Log shipping against the link rate (`log_shipping.py`)", "", context(data), "",
+            md_table([("link", "link"), ("tcp", "raw TCP MiB/s"), ("write", "write MiB/s")]
+                     + [("ship " + h, "shipping to %s MiB/s" % h) for h in hosts],
+                     [dict(r, link=("%.0f MiB/s" % (r["rate_kib"] / MIB)) if r["rate_kib"] else "local (veth)") for r in rows]), ""]
+    if geo:
+        figure, axes = plt.subplots(figsize=(6, 3.5))
+        x = [r["rate_kib"] / MIB for r in geo]
+        axes.plot(x, [r["tcp"] for r in geo], marker="s", color="grey", label="raw TCP")
+        for host in hosts:
+            axes.plot(x, [r["ship " + host] for r in geo], marker="o", label="log shipping to " + host)
+        axes.set_xlabel("link rate MiB/s (labctl rate)")
+        axes.set_ylabel("MiB/s")
+        axes.set_ylim(bottom=0)
+        axes.legend()
+        text += [save(figure, "log_shipping.png"), ""]
+    return text
+
+
+SECTIONS = (("noop_scaling", noop_section), ("fleet_scaling", fleet_section), ("handover", handover_section),
+            ("log_shipping", shipping_section))
+
+
+def main():
+    text = ["# Benchmarks", "", "Written by `bench/report.py` from bench/results/*.json (`make bench` runs every bench, then this).",
+            "Benchmarks print numbers; they are not timed tests. Each section names its machine, load and commit.", ""]
+    missing = []
+    for name, section in SECTIONS:
+        data = load(name)
+        if data and data["rows"]:
+            text += section(data)
+        else:
+            missing.append(name)
+    if missing:
+        text += ["Not measured yet: %s." % ", ".join(missing), ""]
+    with open(os.path.join(BENCH, "report.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(text))
+    print("written: bench/report.md (%d of %d benches)" % (len(SECTIONS) - len(missing), len(SECTIONS)))
+
+
+if __name__ == "__main__":
+    main()
