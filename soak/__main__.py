@@ -14,7 +14,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def lab_layout(lab_name, hosts=3, sites=2):
     """The lab's hosts and sites (``lab/labctl.py``'s layout) and the resources of inventories/lab."""
     import yaml  # pylint: disable=import-outside-toplevel
-    sys.path.insert(0, os.path.join(REPO, "lab"))
+    if os.path.join(REPO, "lab") not in sys.path:
+        sys.path.insert(0, os.path.join(REPO, "lab"))
     import labctl  # pylint: disable=import-outside-toplevel,import-error
     lab = labctl.Lab(hosts=hosts, sites=sites, name=lab_name)
     with open(os.path.join(REPO, "inventories", "lab", "group_vars", "all.yml"), encoding="utf-8") as handle:
@@ -23,12 +24,14 @@ def lab_layout(lab_name, hosts=3, sites=2):
     def rename(host):  # a named lab has hosts NAME1..N instead of mars1..N
         return host.replace("mars", lab.prefix, 1)
 
-    resources = dict((r["name"], {"replicas": [rename(h) for h in r["replicas"]], "primary": rename(r["primary"]),
-                                  "preferred_primaries": [rename(h) for h in r.get("preferred_primaries", [])]}) for r in specs)
+    for spec in specs:
+        spec.update(replicas=[rename(h) for h in spec["replicas"]], primary=rename(spec["primary"]),
+                    preferred_primaries=[rename(h) for h in spec.get("preferred_primaries", [])])
+    resources = dict((r["name"], {k: r[k] for k in ("replicas", "primary", "preferred_primaries")}) for r in specs)
     sites_map = dict((h, lab.site(h)) for h in lab.hosts)
     layout = {"hosts": list(lab.hosts), "sites": dict((s, [h for h in lab.hosts if lab.site(h) == s]) for s in lab.site_names()),
               "resources": resources}
-    fleet = {"sites": sites_map, "resources": resources}
+    fleet = {"sites": sites_map, "resources": resources, "mars_resources": specs}
     return lab, layout, fleet
 
 
@@ -54,7 +57,12 @@ def cmd_run(args):
     os.makedirs(out, exist_ok=True)
     args.soak_id = args.soak_id or "%08x" % (int(time.time()) & 0xFFFFFFFF)
     slots = nemesis.make_schedule(args.seed, args.faults, args.max_minutes * 60 - args.final_s, layout, recovery_s=args.allowance_s)
-    client = labclient.LabClient(REPO, args.lab, layout["hosts"], lab.inventory_dir, out)
+    vars_file = None
+    if args.lab != "lab":
+        vars_file = os.path.join(out, "fleet-vars.json")
+        with open(vars_file, "w", encoding="utf-8") as handle:
+            json.dump({"mars_resources": fleet["mars_resources"]}, handle)
+    client = labclient.LabClient(REPO, args.lab, layout["hosts"], lab.inventory_dir, out, vars_file)
     log = events.EventLog(os.path.join(out, "events.jsonl"))
     try:
         reason = driver.Soak(client, fleet, layout, slots, log, args).run()

@@ -203,7 +203,8 @@ class Soak:
             # the unit is per resource: a new run on the same host means the old one is gone
             ended = old.stop is not None or item["old"]["host"] == item["new"]["host"] or \
                 self.lab.active_writers(item["old"]["host"], [item["new"]["resource"]]) == []
-            if old_text is None or new_text is None or not (ended or final):
+            # the new run's start line comes after its scan of the whole device, which may take a while
+            if old_text is None or new_text is None or not ((ended and new.start) or final):
                 still.append(item)
                 continue
             step = item["transition"]

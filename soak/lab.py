@@ -50,12 +50,14 @@ class PlaybookRun:
 
 
 class LabClient:
-    def __init__(self, repo, lab, hosts, inventory, log_dir):
+    def __init__(self, repo, lab, hosts, inventory, log_dir, vars_file=None):
         self.repo = repo
         self.lab = lab
         self.hosts = list(hosts)
         self.inventory = inventory
         self.log_dir = log_dir
+        # a named lab shares inventories/lab/group_vars, whose mars_resources name mars1..3
+        self.vars_args = ["-e", "@" + vars_file] if vars_file else []
         self.ansible, self.ansible_playbook = self._tool("ansible"), self._tool("ansible-playbook")
         self.runs = 0
 
@@ -120,7 +122,7 @@ class LabClient:
 
     def playbook(self, name, extra_vars, timeout, kill_after=None):
         self.runs += 1
-        argv = [self.ansible_playbook, "-i", self.inventory, os.path.join("playbooks", name)]
+        argv = [self.ansible_playbook, "-i", self.inventory, os.path.join("playbooks", name)] + self.vars_args
         if extra_vars:
             argv += ["-e", json.dumps(extra_vars)]
         rc, output, killed, timed_out, seconds = self._run_group(argv, timeout, "run-%03d-%s.log" % (self.runs, name.replace(".yml", "")),

@@ -1,11 +1,13 @@
 """LabClient without a lab: the argv lists it builds, the output it parses, the process group it kills."""
 
+import json
 import subprocess
 import sys
 
 import pytest
 
-from soak import lab as labclient
+from soak import __main__ as soak_main
+from soak import lab as labclient, nemesis
 
 
 @pytest.fixture
@@ -58,3 +60,27 @@ def test_a_killed_run_is_killed_with_its_process_group(tmp_path):
     sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
     rc, _output, killed, timed_out, _seconds = lab._run_group(sleeper, 0.5, "run.log")  # pylint: disable=protected-access
     assert (rc, killed, timed_out) == (-9, False, True)
+
+
+def test_layout_of_the_lab_and_of_a_named_lab():
+    _lab, layout, fleet = soak_main.lab_layout("lab")
+    assert layout["sites"] == {"site-a": ["mars1", "mars3"], "site-b": ["mars2"]}
+    assert fleet["resources"]["r2"] == {"replicas": ["mars2", "mars3"], "primary": "mars2", "preferred_primaries": ["mars2", "mars3"]}
+    lab, layout, fleet = soak_main.lab_layout("soak")
+    assert lab.inventory_dir.endswith("build/inventories/soak") and layout["hosts"] == ["soak1", "soak2", "soak3"]
+    assert fleet["mars_resources"][0]["replicas"] == ["soak1", "soak2", "soak3"] and fleet["sites"]["soak2"] == "site-b"
+
+
+def test_a_named_lab_gives_every_playbook_its_renamed_resources(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(labclient.LabClient, "_run_group", lambda self, argv, *a, **k: seen.append(argv) or (0, "", False, False, 1.0))
+    lab = labclient.LabClient("/repo", "soak", [], "inv", str(tmp_path), vars_file="/out/fleet-vars.json")
+    lab.playbook("handover.yml", {"handover_resource": "r1", "handover_target": "soak2"}, 60)
+    assert seen[0][1:] == ["-i", "inv", "playbooks/handover.yml", "-e", "@/out/fleet-vars.json",
+                           "-e", '{"handover_resource": "r1", "handover_target": "soak2"}']
+
+
+def test_schedule_command_prints_one_slot_per_line(capsys):
+    assert soak_main.main(["schedule", "--faults", "3", "--seed", "2", "--max-minutes", "120"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(json.loads(line)["fault"]["name"] in nemesis.CATALOGUE for line in lines)
