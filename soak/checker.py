@@ -128,19 +128,21 @@ def check_forced(old, new, fault_at, failover_at, bound_seq=None):
             "ok": not findings, "findings": findings}
 
 
-def replayed_bound(old, samples, before, block=4096):
+def replayed_bound(old, samples, before, block=4096, slack_s=5.0):
     """The highest seq of ``old`` that the survivor had surely replayed, from lag samples before ``before``.
 
     A sample ``(t, lag_bytes)`` is the survivor's fetch+replay rest, read at ``t``: it held all of
     the stream up to what was acked at ``t`` minus ``lag_bytes`` worth of records.  MARS log bytes
     include a header per write, so lag / block over-counts the records behind: the bound is low.
+    The rest counts only log data the survivor has heard of, so what was acked in the last
+    ``slack_s`` before a sample is not counted as replayed.
     """
     best = None
     for t, lag in samples:
         if t >= before or lag is None:
             continue
         behind = -(-int(lag) // block)
-        seq = old.acked_by(t) - behind
+        seq = old.acked_by(t - slack_s) - behind
         best = seq if best is None else max(best, seq)
     return best
 

@@ -25,6 +25,11 @@ DEFAULT_LIMIT_GB = 2  # the module's default of required_free_space_4_gb (marsem
 DAEMON_UNIT = "mars-emulator.service"
 
 
+def _limit_4(host, gib):
+    """Set the emergency limit 4 of HOST's /proc/sys/mars (marsemu.kernel.space reads it every pass)."""
+    return ("exec", host, "--", "sysctl", "-q", "-w", "mars.required_free_space_4_gb=%d" % gib)
+
+
 @dataclass(frozen=True)
 class Fault:
     name: str
@@ -105,9 +110,8 @@ def _kill_daemon(rng, layout):
 
 def _emergency(rng, layout):
     host = _host(rng, layout)
-    knob = "mars.required_free_space_4_gb=%d"
-    return Fault("emergency", "space", (host,), (("exec", host, "--", "sysctl", "-q", "-w", knob % EMERGENCY_LIMIT_GB),),
-                 (("exec", host, "--", "sysctl", "-q", "-w", knob % DEFAULT_LIMIT_GB),), {"limit_gb": EMERGENCY_LIMIT_GB})
+    return Fault("emergency", "space", (host,), (_limit_4(host, EMERGENCY_LIMIT_GB),), (_limit_4(host, DEFAULT_LIMIT_GB),),
+                 {"limit_gb": EMERGENCY_LIMIT_GB})
 
 
 def _interrupt(rng, layout):
@@ -171,7 +175,6 @@ def reset_steps(layout):
     fail harmlessly when there is nothing to undo)."""
     steps = [("heal",)]
     for host in sorted(layout["hosts"]):
-        steps += [("start", host), ("thaw", host), ("unisolate", host),
-                  ("exec", host, "--", "sysctl", "-q", "-w", "mars.required_free_space_4_gb=%d" % DEFAULT_LIMIT_GB),
+        steps += [("start", host), ("thaw", host), ("unisolate", host), _limit_4(host, DEFAULT_LIMIT_GB),
                   ("exec", host, "--", "systemctl", "start", DAEMON_UNIT)]
     return steps

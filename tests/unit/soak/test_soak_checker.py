@@ -73,9 +73,10 @@ def test_forced_failover_may_not_lose_what_the_survivor_had_replayed():
 
 def test_replayed_bound_from_lag_samples():
     old = checker.WriterRun(ack_log("w1", "mars2", acks=acks(1, 100, 10)))
-    # at t=50 seq 41 was acked and the survivor lagged 3 blocks and a header: 4 records behind at most
+    # at t=50 the survivor lagged 3 blocks and a header (4 records behind at most) behind seq 36, acked 5 s before (slack)
     samples = [(30.0, 0), (50.0, 3 * 4096 + 100), (90.0, 0)]
-    assert checker.replayed_bound(old, samples, before=80.0) == 37
+    assert checker.replayed_bound(old, samples, before=80.0) == 32
+    assert checker.replayed_bound(old, samples, before=80.0, slack_s=0) == 37
     assert checker.replayed_bound(old, [], before=80.0) is None
 
 

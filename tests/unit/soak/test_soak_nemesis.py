@@ -93,3 +93,10 @@ def test_reset_steps_undo_every_host_fault_and_parse():
     for host in LAYOUT["hosts"]:
         assert {("start", host), ("thaw", host), ("unisolate", host)} <= set(steps)
     assert steps[0] == ("heal",)
+
+
+def test_the_heal_restores_the_emulators_default_limit():
+    from marsemu.kernel import procsys, space  # pylint: disable=import-outside-toplevel
+    assert nemesis.DEFAULT_LIMIT_GB == space.DEFAULT_LIMIT_GB == int(dict(procsys.DEFAULTS)["required_free_space_4_gb"])
+    # the fault's limit jams any /mars smaller than a PiB (limits in GiB, free space in KiB)
+    assert space.mode_for((1 << 40) - 1, [nemesis.EMERGENCY_LIMIT_GB, 2, 2, 2])[0] == 4
