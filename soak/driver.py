@@ -21,7 +21,8 @@ class Soak:
         self.lab, self.fleet, self.layout, self.slots, self.ev, self.opts = lab, fleet, layout, slots, events, opts
         self.clock, self.sleep = clock, sleep
         self.ctx = decide.new_context(grace_s=opts.grace_s)
-        self.deadline = clock() + opts.max_minutes * 60
+        self.end = clock() + opts.max_minutes * 60  # the whole soak
+        self.slots_end = self.end - opts.final_s  # faults and their recoveries; the rest is for the final heal and checks
         self.active = []
         self.kill_next_run = None  # seconds, armed by an interrupt_playbook fault
         self.writers = {}  # resource -> {"host", "writer"}: the run the driver started last
@@ -42,16 +43,13 @@ class Soak:
         reason = self.setup()
         if reason is None:
             for slot in self.slots:
-                if self.time_left() < self.opts.final_s:
+                if self.clock() + slot.gap_s + slot.hold_s >= self.slots_end:
                     reason = "deadline: %d of %d faults injected" % (slot.index, len(self.slots))
                     break
                 self.run_slot(slot)
             self.finish()
         self.ev.emit("soak_end", reason=reason or "all %d faults injected" % len(self.slots))
         return reason
-
-    def time_left(self):
-        return self.deadline - self.clock()
 
     def setup(self):
         for host in self.layout["hosts"]:
@@ -85,9 +83,10 @@ class Soak:
         self.kill_next_run = None
         self.ev.emit("recovered", fault=slot.index, ok=healthy, reason=why)
 
-    def operate(self, seconds, until_healthy=False):
-        """The operator loop for ``seconds`` (or until healthy); returns (healthy, last reason)."""
-        end = min(self.clock() + seconds, self.deadline)
+    def operate(self, seconds, until_healthy=False, limit=None):
+        """The operator loop for ``seconds`` (or until healthy), never past ``limit`` (default: the end
+        of the fault phase); returns (healthy, last reason)."""
+        end = min(self.clock() + seconds, limit or self.slots_end)
         why = "no observation"
         while True:
             decision = self.tick()
@@ -152,7 +151,7 @@ class Soak:
         self.count += 1
         self.started_at[name] = self.clock()
         writer = ("w%03d%s" % (self.count, host))[:16]
-        left = max(60, self.time_left() + 600)  # writers stop by themselves if the driver dies
+        left = max(60, self.end - self.clock() + 600)  # writers stop by themselves if the driver dies
         if not self.lab.start_writer(host, name, self.opts.soak_id, writer, self.opts.rate, left):
             self.ev.emit("note", text="%s: could not start a writer on %s" % (name, host))
             return
@@ -248,7 +247,7 @@ class Soak:
         for step in nemesis.reset_steps(self.layout):
             self.lab.labctl(list(step))
         self.ops_this_slot = 0
-        healthy, why = self.operate(self.opts.final_s, until_healthy=True)
+        healthy, why = self.operate(self.opts.final_s, until_healthy=True, limit=self.end)
         self.ev.emit("recovered", fault=-2, ok=healthy, reason="final: " + why)
         for name in self.fleet["resources"]:
             for host in self.fleet["resources"][name]["replicas"]:
@@ -262,7 +261,7 @@ class Soak:
         self.ev.emit("check", **checker.check_info(self.infos))
 
     def wait_settled(self):
-        end = min(self.clock() + self.opts.recovery_s, self.deadline + self.opts.final_s)
+        end = max(self.clock() + 60, min(self.clock() + self.opts.recovery_s, self.end))
         while self.clock() < end:
             self.infos = self.lab.infos()
             if checker.check_info(self.infos)["ok"]:
