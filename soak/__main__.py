@@ -1,4 +1,4 @@
-"""python3 -m soak run|schedule|report (from the repository root; ``make soak`` runs it on the lab)."""
+"""python3 -m soak run|schedule|check|report (from the repository root; ``make soak`` runs it on the lab)."""
 
 import argparse
 import json
@@ -50,6 +50,19 @@ def cmd_report(args):
     return 1 if summary["findings"] else 0
 
 
+def cmd_check(args):
+    """A device image (or a copy of /dev/mars/RES) against ack logs, offline."""
+    from soak import checker, recordio  # pylint: disable=import-outside-toplevel
+    scan = recordio.scan(args.device, args.soak, slots=args.slots or None)
+    runs = []
+    for path in args.acks:
+        with open(path, encoding="utf-8") as handle:
+            runs.append(checker.WriterRun(handle.read()))
+    result = checker.check_lineage(args.resource, scan, runs)
+    print(json.dumps({"scan": scan, "lineage": result, "runs": [r.summary() for r in runs]}, indent=1, sort_keys=True))
+    return 0 if result["ok"] else 1
+
+
 def cmd_run(args):
     from soak import driver, events, lab as labclient, report  # pylint: disable=import-outside-toplevel
     lab, layout, fleet = lab_layout(args.lab)
@@ -95,6 +108,12 @@ def parser():
     run.add_argument("--max-runs", type=int, default=8, help="playbook runs per fault before the operator gives up on it")
     run.add_argument("--writer-backoff", dest="writer_backoff_s", type=float, default=30.0, help="seconds between restarts of one resource's writer")
     run.add_argument("--soak-id", help="8 characters written into every record (default: from the time)")
+    c = sub.add_parser("check", help="check a device image against writer ack logs (no lab needed)")
+    c.add_argument("device")
+    c.add_argument("--soak", required=True, help="the soak id written into the records")
+    c.add_argument("--resource", default="r1")
+    c.add_argument("--slots", type=int, default=0, help="ring size in blocks (default: the whole image)")
+    c.add_argument("--acks", nargs="+", default=[], help="ack logs of every writer run of the resource")
     r = sub.add_parser("report", help="report.md and timeline.png from an event log")
     r.add_argument("events")
     r.add_argument("--out", default=os.path.join(REPO, "soak"))
@@ -103,7 +122,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    return {"run": cmd_run, "schedule": cmd_schedule, "report": cmd_report}[args.command](args)
+    return {"run": cmd_run, "schedule": cmd_schedule, "report": cmd_report, "check": cmd_check}[args.command](args)
 
 
 if __name__ == "__main__":

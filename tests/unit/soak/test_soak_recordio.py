@@ -174,3 +174,21 @@ def test_command_line_scan_prints_json(tmp_path, capsys):
     recordio.write(args_for(tmp_path, max_records=2))
     assert recordio.main(["scan", str(tmp_path / "dev.img"), "--soak", "s1"]) == 0
     assert json.loads(capsys.readouterr().out)["contiguous_to"] == 2
+
+
+def test_check_command_compares_an_image_with_the_ack_logs(tmp_path, capsys):
+    from soak import __main__ as soak_main  # pylint: disable=import-outside-toplevel
+    device(tmp_path)
+    recordio.write(args_for(tmp_path, max_records=5, ack_log=str(tmp_path / "a1.jsonl")))
+    recordio.write(args_for(tmp_path, writer="w2", max_records=3, ack_log=str(tmp_path / "a2.jsonl")))
+    argv = ["check", str(tmp_path / "dev.img"), "--soak", "s1", "--acks", str(tmp_path / "a1.jsonl"), str(tmp_path / "a2.jsonl")]
+    assert soak_main.main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["lineage"]["contiguous_to"] == 8
+    with open(tmp_path / "dev.img", "r+b") as handle:  # lose seq 7 (acked by w2)
+        handle.seek(6 * BLOCK)
+        handle.write(b"\0" * BLOCK)
+    assert soak_main.main(argv) == 1
+    # seq 8 is still there, but above the hole: not part of the stream
+    assert json.loads(capsys.readouterr().out)["lineage"]["findings"] == [
+        "r1: 2 acknowledged records missing on the primary (first seq 7)", "r1: 1 holes on the primary's device",
+        "r1: 1 records above a hole on the primary's device"]
