@@ -95,9 +95,10 @@ class BenchLab:
     def down(self):
         self.labctl("down", "--volumes", check=False)
 
-    def playbook(self, path, variables=None, forks=None, extra=(), collections=None):
+    def playbook(self, path, variables=None, forks=None, extra=(), collections=None, timeout=None):
         """One ansible-playbook run on this lab: (seconds, output, executed tasks per host at most).
-        Exits with its output when it fails: a bench measures working runs only."""
+        Exits with its output when it fails: a bench measures working runs only. Raises
+        subprocess.TimeoutExpired after TIMEOUT seconds."""
         with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
             yaml.safe_dump(variables or {}, handle)
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
@@ -107,9 +108,11 @@ class BenchLab:
         if forks:
             argv += ["--forks", str(forks)]
         start = time.monotonic()
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, cwd=REPO)
+        try:
+            result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, cwd=REPO, timeout=timeout)
+        finally:
+            os.unlink(handle.name)
         elapsed = time.monotonic() - start
-        os.unlink(handle.name)
         if result.returncode != 0:
             raise SystemExit("%s failed:\n%s" % (path, result.stdout[-4000:]))
         recap = RECAP_RE.findall(result.stdout)

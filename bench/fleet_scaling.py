@@ -1,14 +1,19 @@
 """Rollout and no-op time of ``site.yml`` against the number of hosts and Ansible's forks.
 
 The bench makes one lab of its own (``labctl --name fleet --hosts 30 --sites 3``) and, for each
-fleet size H (default 3, 15 and 30 hosts: the first H lab hosts, one resource per three hosts, each
-replicated across the three sites), and each forks value F (default 5, 10, 30):
+fleet size H (default 30, 15 and 3 hosts: the first H lab hosts, one 16 MiB resource per three
+hosts, each replicated across the three sites):
 
-* brings the H hosts back to bare MARS (tests/integration/reset.yml: the emulator stopped, /mars
-  and the disks' heads emptied; what site.yml installed stays, as on a re-provisioned fleet),
-* times the rollout (``site.yml --forks F``), then a second, no-op run (``changed=0`` or the bench
-  stops), and samples the controller's CPU time against the wall time of each run: a controller
-  that uses a core per wall second is the bottleneck; a low share means the hosts or ssh are.
+* brings every lab host back to bare MARS (tests/integration/reset.yml: the emulator stopped,
+  /mars and the disks' heads emptied; what site.yml installed stays, as on a re-provisioned
+  fleet; the first rollout installs it),
+* times the rollout (``site.yml`` at the largest forks value: a rollout of 30 hosts takes many
+  minutes on 2 cores, so it is not repeated per forks value),
+* times a no-op ``site.yml`` at each forks value F (default 5, 10, 30; ``changed=0`` or the bench
+  stops).
+
+For every run it also takes the controller's CPU time (ansible-playbook and its children) per wall
+second: near the number of cores the controller is the bottleneck; far below, the hosts or ssh.
 
 Run as root: ``.venv/bin/python bench/fleet_scaling.py [--hosts 3 15 30] [--forks 5 10 30] [--keep]``.
 Writes bench/results/fleet_scaling.json; ``bench/report.py`` plots it.
@@ -17,7 +22,7 @@ Writes bench/results/fleet_scaling.json; ``bench/report.py`` plots it.
 import argparse
 import os
 import resource
-import time
+import subprocess
 
 import yaml
 
@@ -47,9 +52,21 @@ def sub_lab(lab, count):
 
 
 def fleet(hosts):
-    """One 64 MiB resource per three consecutive hosts (one in each site), its primary the first."""
-    return {"mars_resources": [{"name": "f%d" % (i // 3 + 1), "size": "64M", "disk": "/dev/vdb", "replicas": hosts[i:i + 3],
+    """One 16 MiB resource per three consecutive hosts (one in each site), its primary the first."""
+    return {"mars_resources": [{"name": "f%d" % (i // 3 + 1), "size": "16M", "disk": "/dev/vdb", "replicas": hosts[i:i + 3],
                                 "primary": hosts[i]} for i in range(0, len(hosts) - 2, 3)]}
+
+
+def emulator_load(lab):
+    """CPU seconds per wall second of each host's emulated kernel module (the first three hosts), and their sum
+    estimated for all hosts: how much of the machine the hosts themselves take."""
+    per_host = []
+    for host in lab.hosts[:3]:
+        out = lab.on(host, "pid=$(systemctl show -p MainPID --value mars-emulator); t1=$(cut -d' ' -f14,15 /proc/$pid/stat); "
+                           "sleep 5; t2=$(cut -d' ' -f14,15 /proc/$pid/stat); echo $t1 $t2")
+        u1, s1, u2, s2 = map(int, out.split())
+        per_host.append((u2 + s2 - u1 - s1) / os.sysconf("SC_CLK_TCK") / 5)
+    return {"per_host_cpu": per_host, "all_hosts_cpu_estimate": sum(per_host) / len(per_host) * len(lab.hosts)}
 
 
 def controller_cpu():
@@ -57,44 +74,55 @@ def controller_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(lab, path, variables, forks, noop=False):
+def timed(lab, path, variables, forks, noop=False, timeout=None):
     """(wall seconds, executed tasks per host, controller CPU seconds per wall second)."""
     cpu = controller_cpu()
     if noop:
         elapsed, tasks = lab.noop(path, variables, forks)
     else:
-        elapsed, _out, tasks = lab.playbook(path, variables, forks)
+        elapsed, _out, tasks = lab.playbook(path, variables, forks, timeout=timeout)
     return elapsed, tasks, (controller_cpu() - cpu) / elapsed
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--hosts", type=int, nargs="+", default=[3, 15, 30])
+    parser.add_argument("--hosts", type=int, nargs="+", default=[30, 15, 3])
     parser.add_argument("--forks", type=int, nargs="+", default=[5, 10, 30])
+    parser.add_argument("--rollout-timeout", type=int, default=1200, help="seconds a rollout may take before the bench records it as unfinished")
     parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
     args = parser.parse_args()
     lab = BenchLab(LAB, hosts=max(args.hosts), sites=3)
     results = Results("fleet_scaling", hosts=args.hosts, forks=args.forks)
+    results.data["rollouts"] = []
     lab.up()
-    columns = (("hosts", "hosts"), ("forks", "forks"), ("rollout_s", "rollout s"), ("rollout_cpu", "ctl CPU/s"),
-               ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"), ("noop_cpu", "ctl CPU/s"))
+    columns = (("hosts", "hosts"), ("forks", "forks"), ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"),
+               ("noop_cpu", "ctl CPU s/s"))
     try:
-        # The first rollout installs what site.yml installs (the emulator, units, scripts) on every
-        # host; it is timed apart, so that every measured rollout below finds the same hosts.
-        cold_s, _tasks, cold_cpu = timed(lab, SITE, fleet(lab.hosts), max(args.forks))
-        results.data["cold_rollout"] = {"hosts": lab.size, "forks": max(args.forks), "seconds": cold_s, "cpu": cold_cpu}
-        print("cold rollout of %d hosts at forks %d: %.1f s" % (lab.size, max(args.forks), cold_s))
-        header(columns)
-        for count in args.hosts:
+        for count in sorted(args.hosts, reverse=True):
             sub = sub_lab(lab, count)
             variables = fleet(sub.hosts)
+            # Bare MARS on every lab host, also those this size leaves out: a leftover cluster
+            # there would keep talking to the hosts under test.
+            lab.playbook(RESET, forks=max(args.forks))
+            first = not results.data["rollouts"]
+            rollout = {"hosts": count, "forks": max(args.forks), "resources": len(variables["mars_resources"]), "installs": first}
+            results.data["rollouts"].append(rollout)
+            try:
+                seconds, _tasks, cpu = timed(sub, SITE, variables, max(args.forks), timeout=args.rollout_timeout)
+            except subprocess.TimeoutExpired:
+                rollout["unfinished_after_s"] = args.rollout_timeout
+                results.data["emulator_load"] = emulator_load(sub)
+                print("rollout of %d hosts did not finish within %d s; emulator CPU: %s" % (count, args.rollout_timeout, results.data["emulator_load"]))
+                results.save()
+                continue
+            rollout.update(seconds=seconds, cpu=cpu, idle_hosts_cpu=emulator_load(sub)["all_hosts_cpu_estimate"])
+            print("rollout of %d hosts at forks %d: %.1f s (controller CPU %.2f s/s)%s"
+                  % (count, max(args.forks), seconds, cpu, ", installing the emulator and files too" if first else ""))
+            header(columns)
             for forks in args.forks:
-                lab.playbook(RESET, forks=max(args.forks))
-                start = time.time()
-                rollout, _tasks, rollout_cpu = timed(sub, SITE, variables, forks)
                 noop, noop_tasks, noop_cpu = timed(sub, SITE, variables, forks, noop=True)
-                results.add(hosts=count, forks=forks, resources=len(variables["mars_resources"]), rollout_s=rollout,
-                            rollout_cpu=rollout_cpu, noop_s=noop, noop_tasks=noop_tasks, noop_cpu=noop_cpu, started=start)
+                results.add(hosts=count, forks=forks, resources=len(variables["mars_resources"]), noop_s=noop,
+                            noop_tasks=noop_tasks, noop_cpu=noop_cpu)
                 row(columns, results.data["rows"][-1])
     finally:
         if not args.keep:

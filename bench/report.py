@@ -73,11 +73,14 @@ def noop_section(data):
 
 
 def fleet_section(data):
-    rows = data["rows"]
+    rows, rollouts = data["rows"], data.get("rollouts", [])
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ordered = sorted(rollouts, key=lambda r: r["hosts"])
+    done = [r for r in ordered if "seconds" in r]
+    left.plot([r["hosts"] for r in done], [r["seconds"] for r in done], marker="o",
+              label="forks %s" % ", ".join(sorted({str(r["forks"]) for r in ordered})))
     for forks in sorted({r["forks"] for r in rows}):
-        mine = [r for r in rows if r["forks"] == forks]
-        left.plot([r["hosts"] for r in mine], [r["rollout_s"] for r in mine], marker="o", label="forks %d" % forks)
+        mine = sorted((r for r in rows if r["forks"] == forks), key=lambda r: r["hosts"])
         right.plot([r["hosts"] for r in mine], [r["noop_s"] for r in mine], marker="o", label="forks %d" % forks)
     for axes, title in ((left, "rollout (site.yml)"), (right, "no-op site.yml")):
         axes.set_title(title)
@@ -85,17 +88,14 @@ def fleet_section(data):
         axes.set_ylabel("seconds")
         axes.set_ylim(bottom=0)
         axes.legend()
-    cold = data.get("cold_rollout")
-    text = ["## Rollout and no-op against hosts and forks (`fleet_scaling.py`)", "", context(data), ""]
-    if cold:
-        text += ["The first rollout of all %d hosts (installing the emulator and the collection's files, forks %d) took %.0f s; "
-                 "every rollout below starts from bare MARS on hosts that keep what was installed."
-                 % (cold["hosts"], cold["forks"], cold["seconds"]), ""]
-    text += [md_table([("hosts", "hosts"), ("resources", "resources"), ("forks", "forks"), ("rollout_s", "rollout s"),
-                       ("rollout_cpu", "controller CPU s per s"), ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"),
-                       ("noop_cpu", "controller CPU s per s")], rows), "",
-             "Controller CPU s per s: the CPU time of ansible-playbook and its children per wall second (the machine has %d cores)."
-             % data["machine"]["cpus"], ""]
+    text = ["## Rollout and no-op against hosts and forks (`fleet_scaling.py`)", "", context(data), "",
+            md_table([("hosts", "hosts"), ("resources", "resources"), ("forks", "forks"), ("seconds", "rollout s"),
+                      ("cpu", "controller CPU s per s"), ("idle_hosts_cpu", "idle emulated hosts CPU s per s"),
+                      ("unfinished_after_s", "unfinished after s"), ("installs", "installs too")], ordered), "",
+            md_table([("hosts", "hosts"), ("forks", "forks"), ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"),
+                      ("noop_cpu", "controller CPU s per s")], sorted(rows, key=lambda r: (r["hosts"], r["forks"]))), "",
+            "Controller CPU s per s: the CPU time of ansible-playbook and its children per wall second (the machine has %d cores)."
+            % data["machine"]["cpus"], ""]
     return text + [save(figure, "fleet_scaling.png"), ""]
 
 
