@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kernel_cluster import EmuCluster, wait_until
+from kernel_cluster import EmuCluster, wait_for_pass, wait_until
 
 SIZE = 64 * 1024 * 1024
 
@@ -79,7 +79,8 @@ def test_block_device_sync_and_mounted_device_holds_handover(cluster, tmp_path):
     try:
         wait_until(lambda: h1.indicator("r1", "open-count") == "1", what="mount counted as opener")
         h2.set("resource-r1/primary", "(none)")  # marsadm's first handover step
-        time.sleep(1.0)
+        wait_until(lambda: h1.res("r1", "primary") == "(none)", what="primary link on h1")
+        wait_for_pass(h1)  # h1 had its chance to step down
         assert h1.indicator("r1", "is-primary") == "1", "a mounted device must keep the host primary"
     finally:
         subprocess.run(["umount", str(mnt)], check=True)

@@ -6,7 +6,8 @@ import io
 import os
 import time
 
-from kernel_cluster import replayed_everything, wait_until
+from kernel_cluster import replayed_everything, wait_for_merge, wait_for_pass, wait_until
+from marsemu.common import lamport_now
 from marsemu.marsadm import main
 from test_kernel_roles import md5
 
@@ -40,12 +41,18 @@ def test_rotation_and_deletion_of_replayed_logfiles(synced):
     rc, out, err = marsadm(h1, "--force", "log-delete-all", "r1")
     assert rc == 0, out + err
     for host in synced.hosts:
-        wait_until(lambda h=host: logfiles(h) == ["log-000000002-h1"], timeout=10, what="log 1 deleted on %s" % host.name)
-        assert os.readlink(host.path("resource-r1/log-000000001-h1")) == ".deleted"
+        # replication unlinks the file before the .deleted link takes its place: wait for both
+        wait_until(lambda h=host: logfiles(h) == ["log-000000002-h1"] and h.get("resource-r1/log-000000001-h1") is None
+                   and os.path.islink(h.path("resource-r1/log-000000001-h1")), timeout=10, what="log 1 deleted on %s" % host.name)
     # not fetched again, and replication goes on in log 2
     h1.write("r1", 2 << 20, b"after the deletion " * 100)
-    time.sleep(1.5)
     for host in (h2, h3):
         wait_until(lambda h=host: replayed_everything(h, h1), timeout=10, what="%s after deletion" % host.name)
+        # it has pulled every other tree since, and had passes after that: its chances to fetch log 1 again
+        since = {peer.name: max(time.time_ns(), lamport_now(peer.paths)) for peer in synced.hosts}
+        for peer in synced.hosts:
+            if peer is not host:
+                wait_for_merge(host, peer, since[peer.name])
+        wait_for_pass(host, passes=2)
         assert logfiles(host) == ["log-000000002-h1"]
     assert md5(h1.disk) == md5(h2.disk) == md5(h3.disk)

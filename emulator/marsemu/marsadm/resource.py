@@ -369,13 +369,14 @@ def set_replaylink(ses, cmd, res, log_nr, primary, msg=None):
         ses.die("no designated primary defined\n")
     resdir = ses.resdir(res)
     rep_path = os.path.join(resdir, "replay-" + ses.host)
-    rep_val = "log-%09d-%s,0,0" % (log_nr, primary)
+    rep_val = "log-%09d-%s,0,0" % (int(log_nr), primary)
     ses.out("creating new replaylink '%s' -> '%s'\n" % (ses.show(rep_path), rep_val))
     ses.set_link(rep_val, rep_path)
     if primary != ses.host:
         ses.push_link(primary, rep_val, rep_path)
-    made = _fake_versionlink(ses, cmd, res, 2, log_nr, primary)
-    ses.set_link("%d%s" % (log_nr, msg), os.path.join(resdir, "skip-check-" + ses.host))
+    made = _fake_versionlink(ses, cmd, res, 2, int(log_nr), primary)
+    # LOG_NR as the caller has it: join strips the zeros, invalidate passes the 9 digits of the replay link
+    ses.set_link("%s%s" % (log_nr, msg), os.path.join(resdir, "skip-check-" + ses.host))
     return made
 
 
@@ -592,11 +593,11 @@ def _invalidate_primary_nr(ses, res):
     match = re.match(r"^log-([0-9]+)-", replay)
     if not match:
         ses.die("replay link '%s' is not parsable\n" % replay)
-    return primary, int(match.group(1))
+    return primary, match.group(1)  # the digits as they are (skip-check-HOST gets them)
 
 
 def invalidate_phase3(ses, _cmd, res, *_args):
-    _primary, replay_nr = _invalidate_primary_nr(ses, res)
+    replay_nr = int(_invalidate_primary_nr(ses, res)[1])
     resdir = ses.resdir(res)
     ses.set_link("0", os.path.join(resdir, "syncstatus-" + ses.host))
     ses.finish_links()
