@@ -15,7 +15,7 @@ import time
 import polling
 from marsemu.common import DELETED, Paths, format_stamp, lamport_now, parse_stamp, read_link, set_link
 from marsemu.kernel import triggerfs
-from marsemu.kernel.logfile import encode_record
+from marsemu.kernel.logfile import append, encode_write
 
 EMULATOR_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "emulator")
 FAST = ["--scan-interval", "0.3", "--fetch-interval", "0.3", "--primary-delay", "0.5", "--net-timeout", "2"]
@@ -48,6 +48,7 @@ class EmuHost:
         self.python = sys.executable
         self.proc = None
         self.log = os.path.join(base, name + ".log")
+        self.seq_nrs = {}  # logfile -> its last record number (write)
 
     # -- the "module"
 
@@ -200,10 +201,12 @@ class EmuHost:
         self.trigger("3")
 
     def write(self, res, offset, data):
-        """Stand-in for the write path of /dev/mars/RES on the primary: log record, then the disk."""
+        """Stand-in for the write path of /dev/mars/RES on the primary: log records, then the disk."""
         name = self.res(res, "replay-" + self.name).split(",")[0]
-        with open(self.path("resource-%s/%s" % (res, name)), "ab") as log:
-            log.write(encode_record(offset, data, time.time_ns()))
+        path = self.path("resource-%s/%s" % (res, name))
+        records, self.seq_nrs[path] = encode_write(offset, data, time.time_ns(), self.seq_nrs.get(path, 0))
+        with open(path, "ab") as log:
+            append(log, records)
         with open(self.res(res, "data-" + self.name), "r+b") as disk:
             disk.seek(offset)
             disk.write(data)

@@ -16,10 +16,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
+import test_marsadm_housekeeping as housekeeping
 from kernel_cluster import EmuCluster, wait_for_pass, wait_until
+from marsemu.common import Paths
 from marsemu.kernel import writepath
 
 MARS_COMMIT = "84810029d417275c32ae1290abf91446888fbbb6"  # WIP-qio-for-5.10, as lab/vmlab.py pins it
@@ -413,3 +416,22 @@ def test_real_marsadm_three_hosts(lab3):
                    what="the deleted resource on %s" % host.name)
         assert ips_of(host) == expected, host.name
         assert not glued_triggers(host), host.name
+
+
+class _Host:  # pylint: disable=too-few-public-methods
+    """What ``marsadm`` needs of a host: a root and a name (no daemon)."""
+
+    def __init__(self, root, name):
+        self.paths = Paths(root)
+        self.name = name
+
+
+@pytest.mark.parametrize("name", sorted(housekeeping.CASES))
+def test_real_marsadm_housekeeping(tmp_path, name):
+    """The hand-made trees of test_marsadm_housekeeping.py: the real marsadm changes the same entries."""
+    links, files, argv, expected = housekeeping.CASES[name]
+    host = _Host(str(tmp_path), "A")
+    housekeeping.materialize(host.paths.root, links, files, time.time_ns())
+    before = housekeeping.snapshot(host.paths.root)
+    proc = marsadm(host, *argv)
+    assert housekeeping.changes(before, housekeeping.snapshot(host.paths.root)) == expected, proc.stdout + proc.stderr

@@ -245,9 +245,10 @@ class Resource:
             if self.logger is None:
                 self.logger = PrimaryLogger(self.tree, self.name, self.host)
                 self.logger.start()
-            self.logger.step()
-            if self.device.logged is not None:
-                self.device.logged.switch_log(self.logger.current_path())
+            logged = self.device.logged
+            self.logger.step(logged.switch_log if logged is not None else None)
+            if logged is not None:
+                logged.switch_log(self.logger.current_path())
 
     def _publish_device_size(self, size):
         """``/sys/devices/virtual/block/mars!DEV/size`` for marsadm's resize, below a test root only.

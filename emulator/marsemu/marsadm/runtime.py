@@ -53,6 +53,7 @@ class Options:
         self.thresh_logsize = 5
         self.stuck_seconds = 3600
         self.keep_backup_hours = 168
+        self.max_deletions = 512
         self.autoclean_days = 0
         self.macro = None
         self.ignore_deleted_peers = 1
