@@ -73,17 +73,23 @@ def parse_replay(value):
 
 
 def lamport_now(paths):
-    """marsadm's clock: ``lamport_now=`` from /proc/sys/mars/lamport_clock, else wall time."""
+    """marsadm's clock: ``lamport_now=`` from /proc/sys/mars/lamport_clock, never behind wall time.
+
+    The kernel computes that line when it is read, and its Lamport clock never falls behind real
+    time; the emulator rewrites the file every 50 ms, so a value read from it can be stale. Without
+    the max, a link marsadm writes could carry a stamp older than a pass of the module that began
+    before it, and that pass would take it for old news and overwrite it."""
+    now = time.time_ns()
     try:
         with open(os.path.join(paths.procsys, "lamport_clock"), encoding="ascii") as handle:
             for field in handle.read().split():
                 if field.startswith("lamport_now="):
                     stamp = parse_stamp(field.split("=", 1)[1])
                     if stamp:
-                        return stamp
+                        return max(stamp, now)
     except OSError:
         pass
-    return time.time_ns()
+    return now
 
 
 def read_link(path):

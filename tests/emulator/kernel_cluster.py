@@ -13,9 +13,9 @@ import sys
 import time
 
 import polling
-from marsemu.common import DELETED, Paths, format_stamp, lamport_now, read_link, set_link
+from marsemu.common import DELETED, Paths, format_stamp, lamport_now, parse_stamp, read_link, set_link
 from marsemu.kernel import triggerfs
-from marsemu.kernel.logfile import encode_record
+from marsemu.kernel.logfile import append, encode_write
 
 EMULATOR_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "emulator")
 FAST = ["--scan-interval", "0.3", "--fetch-interval", "0.3", "--primary-delay", "0.5", "--net-timeout", "2"]
@@ -48,6 +48,7 @@ class EmuHost:
         self.python = sys.executable
         self.proc = None
         self.log = os.path.join(base, name + ".log")
+        self.seq_nrs = {}  # logfile -> its last record number (write)
 
     # -- the "module"
 
@@ -179,9 +180,8 @@ class EmuHost:
     def join_resource(self, res, disk, primary):
         base = "resource-" + res
         for sub in ("/defaults-" + self.name, "/local-" + self.name, "/todo-" + self.name, "/actual-" + self.name):
-            if os.path.islink(self.path(base + sub)):  # a ".deleted" left by leave-resource
-                os.unlink(self.path(base + sub))
-            os.makedirs(self.path(base + sub), exist_ok=True)
+            if not os.path.lexists(self.path(base + sub)):  # marsadm's mkdir keeps a ".deleted" left by leave-resource
+                os.makedirs(self.path(base + sub))
         self.set(base + "/data-" + self.name, disk)
         self.set(base + "/device-" + self.name, res)
         self.trigger("p %s %s /mars/%s/data-%s" % (primary.name, disk, base, self.name))
@@ -201,10 +201,12 @@ class EmuHost:
         self.trigger("3")
 
     def write(self, res, offset, data):
-        """Stand-in for the write path of /dev/mars/RES on the primary: log record, then the disk."""
+        """Stand-in for the write path of /dev/mars/RES on the primary: log records, then the disk."""
         name = self.res(res, "replay-" + self.name).split(",")[0]
-        with open(self.path("resource-%s/%s" % (res, name)), "ab") as log:
-            log.write(encode_record(offset, data, time.time_ns()))
+        path = self.path("resource-%s/%s" % (res, name))
+        records, self.seq_nrs[path] = encode_write(offset, data, time.time_ns(), self.seq_nrs.get(path, 0))
+        with open(path, "ab") as log:
+            append(log, records)
         with open(self.res(res, "data-" + self.name), "r+b") as disk:
             disk.seek(offset)
             disk.write(data)
@@ -262,6 +264,40 @@ class EmuCluster:
         for host in self.hosts:
             wait_until(lambda h=host: h.get("uuid") == uuid and all(
                 h.get("ips/ip-" + o.name) for o in self.hosts), timeout=15, what="%s to join" % host.name)
+
+
+def wait_for_pass(host, res="r1", since=None, passes=1):
+    """Until HOST's daemon has run PASSES whole main-loop passes that began after SINCE (a Lamport
+    stamp, default now): proof that it had its chance to act on what was there before.  The tasks
+    a pass starts (fetch, sync) have run before the next pass begins.
+
+    A pass writes ``actual-HOST/time`` first and the resource's ``is-primary`` indicator last; the
+    stamp of the latter is returned (the end of the last pass, on HOST's clock).  With RES None (a
+    resource HOST is no member of) the next pass's beginning stands for the end.
+    """
+    began = max(time.time_ns(), lamport_now(host.paths)) if since is None else since
+    alive = "actual-%s/time" % host.name
+    indicator = "resource-%s/actual-%s/is-primary" % (res, host.name) if res else alive
+    ended = None
+    for _pass in range(passes):
+        began = wait_until(lambda b=began: (host.stamp(alive) or 0) > b and host.stamp(alive), what="a pass of %s" % host.name)
+        ended = wait_until(lambda b=began: (host.stamp(indicator) or 0) > b and host.stamp(indicator),
+                           what="%s's pass over %s" % (host.name, res))
+    return ended
+
+
+def wait_for_merge(host, peer, since=None):
+    """Until HOST has merged a dentry list of PEER that PEER read after SINCE (PEER's Lamport clock,
+    default now): ``actual-PEER/read-stamp`` holds that reading stamp."""
+    since = max(time.time_ns(), lamport_now(peer.paths)) if since is None else since
+    wait_until(lambda: parse_stamp(host.get("actual-%s/read-stamp" % peer.name)) > since,
+               what="%s to merge %s's tree" % (host.name, peer.name))
+
+
+def log_count(host, text):
+    """How often TEXT occurs in HOST's daemon log (DEBUG level): each occurrence is an event."""
+    with open(host.log, encoding="utf-8", errors="replace") as handle:
+        return handle.read().count(text)
 
 
 def caught_up(host, primary, res="r1"):

@@ -1,5 +1,8 @@
 """The helpers that the emulated kernel side and the emulated marsadm share (marsemu/common.py)."""
 
+import os
+import time
+
 import pytest
 
 from marsemu import common
@@ -50,3 +53,20 @@ def test_one_parse_replay_and_one_parse_stamp():
     from marsemu.marsadm import lookup  # pylint: disable=import-outside-toplevel
     assert logger.parse_replay is replay.parse_replay is roles.parse_replay is common.parse_replay
     assert not hasattr(lookup, "parse_replay") and not hasattr(lookup, "stamp_value")
+
+
+def test_lamport_now_is_never_behind_wall_time_though_the_file_is_stale(tmp_path):
+    """The kernel computes lamport_clock when it is read; the emulator rewrites the file every 50 ms.
+    A stale value would stamp marsadm's links older than a pass of the module that began before
+    them (leave-resource's .deleted marks were overwritten that way under load)."""
+    paths = common.Paths(str(tmp_path))
+    os.makedirs(paths.procsys)
+    stale = time.time_ns() - 5 * NSEC
+    with open(os.path.join(paths.procsys, "lamport_clock"), "w", encoding="ascii") as handle:
+        handle.write("CURRENT_TIME=%s\nlamport_now=%s\nCALLS=1" % (common.format_stamp(stale), common.format_stamp(stale)))
+    before = time.time_ns()
+    assert common.lamport_now(paths) >= before
+    ahead = before + 60 * NSEC  # a clock ahead of real time (witnessed from a peer) stays ahead
+    with open(os.path.join(paths.procsys, "lamport_clock"), "w", encoding="ascii") as handle:
+        handle.write("lamport_now=%s\n" % common.format_stamp(ahead))
+    assert common.lamport_now(paths) == ahead

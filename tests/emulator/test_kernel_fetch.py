@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from kernel_cluster import EmuCluster, wait_until
+from kernel_cluster import EmuCluster, log_count, wait_for_merge, wait_for_pass, wait_until
+from marsemu.common import lamport_now
 
 SIZE = 4 * 1024 * 1024
 LOG = "resource-r1/log-000000001-h1"
@@ -57,23 +58,33 @@ def test_log_growth_reaches_the_secondary_before_the_next_tree_pull(pair):
     assert h2.indicator("r1", "is-copying") == "0"  # idly following is not copying
 
 
+def knows_log_end(host, primary):
+    """HOST's tree shows PRIMARY's replay link at the end of PRIMARY's logfile (the growth is announced)."""
+    return host.res("r1", "replay-h1") == "log-000000001-h1,%d,0" % os.path.getsize(primary.path(LOG))
+
+
 def test_fetch_pauses_resumes_after_a_cut_link_and_skips_deleted_logfiles(pair):
     h1, h2 = pair.hosts
     timed_write(h1, h2, 1)
     h2.set("resource-r1/todo-h2/connect", "0")
-    wait_until(lambda: h2.indicator("r1", "is-copying") == "0", what="fetch off")
-    time.sleep(0.5)
+    wait_for_pass(h2)  # the fetch is stopped
     before = copied(h2)
     h1.write("r1", 0, b"paused" * 100)
-    time.sleep(1.0)
+    # h2 learns of the growth (a pull of h1's tree) and has a pass after that: its chance to fetch
+    wait_until(lambda: h1.res("r1", "replay-h1").endswith(",%d,0" % os.path.getsize(h1.path(LOG))), what="h1 to log it")
+    h2.trigger("3")
+    wait_until(lambda: knows_log_end(h2, h1), what="h2 to see the growth")
+    wait_for_pass(h2, passes=2)
     assert copied(h2) == before, "pause-fetch must stop the stream"
     h2.set("resource-r1/todo-h2/connect", "1")
     wait_until(lambda: copied(h2) == os.path.getsize(h1.path(LOG)), timeout=3, what="fetch after resume-fetch")
 
     h1.cut()
     try:
+        failures = log_count(h2, "fetch interrupted")
         h1.write("r1", 8192, b"while cut" * 100)
-        time.sleep(1.0)
+        # h2's fetch stream to the frozen h1 times out: it tried, and could not get the data
+        wait_until(lambda: log_count(h2, "fetch interrupted") > failures, what="h2's fetch to time out")
         assert copied(h2) < os.path.getsize(h1.path(LOG))
     finally:
         h1.heal()
@@ -82,6 +93,10 @@ def test_fetch_pauses_resumes_after_a_cut_link_and_skips_deleted_logfiles(pair):
         assert primary.read() == secondary.read()
 
     h2.delete(LOG)  # as log-delete does: a .deleted link in place of the logfile
-    time.sleep(1.5)
+    # h2 pulls h1's tree and has passes after that: its chance to fetch the logfile again
+    since = max(time.time_ns(), lamport_now(h1.paths))
+    h2.trigger("3")
+    wait_for_merge(h2, h1, since)
+    wait_for_pass(h2, passes=2)
     assert os.path.islink(h2.path(LOG))
     assert not os.path.exists(h2.path("resource-r1/.deleted")), "a deleted logfile was fetched again"

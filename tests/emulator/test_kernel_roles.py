@@ -2,12 +2,14 @@
 
 import hashlib
 import os
+import re
 import time
 
 import pytest
 
-from kernel_cluster import EmuCluster, caught_up, wait_until
+from kernel_cluster import EmuCluster, caught_up, log_count, wait_for_merge, wait_for_pass, wait_until
 from marsemu.common import parse_stamp
+from marsemu.kernel.sync import PROGRESS_INTERVAL_NS
 
 SIZE = 64 * 1024 * 1024
 
@@ -83,8 +85,9 @@ def test_join_full_sync_and_handover(cluster):
         wait_until(lambda: h1.indicator("r1", "open-count") == "1", what="open-count 1")
         h2.set("resource-r1/primary", "(none)")
         wait_until(lambda: h1.res("r1", "primary") == "(none)", what="primary link on h1")
-        time.sleep(1.0)
+        since = wait_for_pass(h1)  # h1 had its chance to step down
         assert h1.indicator("r1", "is-primary") == "1"
+        wait_for_merge(h2, h1, since)
         assert h2.get("resource-r1/actual-h1/is-primary") == "1"
     wait_until(lambda: h2.get("resource-r1/actual-h1/is-primary") == "0", timeout=5, what="old primary to step down")
     assert not os.path.exists(os.path.join(h1.paths.dev_mars, "r1"))
@@ -123,22 +126,33 @@ def test_sync_pause_resume_and_cut_link(cluster):
     wait_until(lambda: h2.indicator("r1", "is-syncing") == "1", what="sync start")
     wait_until(lambda: 0 < progress() < SIZE, what="progress")
 
+    # while syncing, msg-inf-sync shows the copy (as the real module's copy brick does)
+    info = wait_until(lambda: re.search(r" (from = 'data-h1@h1:%d' to = 'data-h2' on = 1 start_pos = 0 end_pos = %d"
+                                        r" actual_pos = ([0-9]+) .* nr_errors = 0)$" % (cluster.port + 2, SIZE),
+                                        h2.indicator("r1", "msg-inf-sync")), what="msg-inf-sync")
+    assert 0 <= int(info.group(2)) <= SIZE
+
     h2.set("resource-r1/todo-h2/sync", "0")  # pause-sync
     wait_until(lambda: h2.indicator("r1", "is-syncing") == "0", what="pause")
     paused_at = progress()
-    time.sleep(1.0)
+    # passes of h2 spanning more than two progress intervals of a running sync: its chances to go on
+    wait_for_pass(h2, since=h2.stamp("resource-r1/actual-h2/is-syncing") + 2 * PROGRESS_INTERVAL_NS)
     assert progress() == paused_at < SIZE
 
     h1.cut()  # the primary stops answering: the sync stalls
     try:
+        failures = log_count(h2, "sync from h1 interrupted")
         h2.set("resource-r1/todo-h2/sync", "1")
-        time.sleep(2.5)
+        # each attempt on the frozen primary times out: two of them, and no progress in between
+        wait_until(lambda: log_count(h2, "sync from h1 interrupted") > failures, timeout=15, what="a stalled sync")
         stalled_at = progress()
-        time.sleep(1.0)
+        wait_until(lambda: log_count(h2, "sync from h1 interrupted") > failures + 1, timeout=15, what="another attempt")
         assert progress() == stalled_at < SIZE
     finally:
         h1.heal()
     wait_until(lambda: progress() == SIZE, timeout=30, what="sync to finish after healing")
+    # the text outlives the sync by mars_keep_msg_s, like every message (A06, 22 s later, shows OK)
+    assert " from = 'data-h1@h1:" in h2.indicator("r1", "msg-inf-sync")
     assert md5(h1.disk) == md5(h2.disk)
     assert h2.res("r1", "syncpos-h2") == "log-000000001-h1,0,0"
 

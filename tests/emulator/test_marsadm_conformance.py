@@ -74,9 +74,11 @@ def test_create_cluster_tree(host_a):
         "defaults-hostA": ("d", None),
         "defaults-hostA/sync-limit": ("l", "0"), "defaults-hostA/sync-pref-list": ("l", "(none)"),
         "actual-hostA": ("d", None), "actual-hostA/marsadm-version": ("l", "2.9"),
+        # as the pinned marsadm writes it (trace A01: todo-global/deleted-vm1 -> 1, stamped with the uuid)
+        "todo-global/deleted-hostA": ("l", "1"),
     }
     # without a module, marsadm's clock is time() in whole seconds; all links of a batch share it
-    stamps = {host_a.stamp(p) for p in ("uuid", "ips/ip-hostA", "defaults-hostA/sync-limit")}
+    stamps = {host_a.stamp(p) for p in ("uuid", "ips/ip-hostA", "defaults-hostA/sync-limit", "todo-global/deleted-hostA")}
     assert len(stamps) <= 2 and all(s % NSEC == 0 for s in stamps)
     assert uuid.split("_")[1] == "%d.000000000" % (host_a.stamp("uuid") // NSEC)
 

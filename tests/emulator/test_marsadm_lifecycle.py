@@ -46,6 +46,9 @@ def build_cluster(hosts, disks):
     out, _err = ok(host_b, "--ip=10.9.0.2", *WAIT, "join-cluster", "hostA", "10.9.0.1")
     assert out.startswith("MARS kernel module is loaded, trying the new join-cluster method.\n")
     assert out.endswith("Successfully joined cluster, uuid='%s'\n" % host_a.link("uuid"))
+    # written with the final links of join-cluster (trace A03: the stamp of defaults-vm2/sync-limit)
+    assert host_b.link("todo-global/deleted-hostB") == "1"
+    assert host_b.stamp("todo-global/deleted-hostB") == host_b.stamp("defaults-hostB/sync-limit")
     settle()
     ok(host_a, *WAIT, "create-resource", "r1", disks[0])
     settle()
@@ -214,13 +217,15 @@ def test_invalidate_logrotate_and_purges(pair):
     ok(host_b, *WAIT, "join-resource", "r1", disks[1])
     settle(1.0)
 
-    # invalidate on the secondary: switches off, syncstatus 0, new replay/version/skip-check, switches on
+    # invalidate on the secondary: switches off, syncstatus 0, new replay/version/skip-check, switches on;
+    # skip-check gets the primary's logfile number as its replay link spells it (join strips the zeros)
     ok(host_b, "--window=2", "--timeout=10", "pause-sync", "r1")
     out, _err = ok(host_b, "--window=2", "--timeout=10", "invalidate", "r1")
     assert out.count("successfully started invalidate on resource r1\n") == 8
     assert "creating new replaylink '/mars/resource-r1/replay-hostB' -> 'log-000000001-hostA,0,0'\n" in out
+    # skip-check: the logfile number as the primary's replay link spells it (the real marsadm 84810029)
     for name, value in (("syncstatus-hostB", None), ("replay-hostB", "log-000000001-hostA,0,0"),
-                        ("skip-check-hostB", "1"), ("todo-hostB/attach", "1"), ("todo-hostB/sync", "1"),
+                        ("skip-check-hostB", "000000001"), ("todo-hostB/attach", "1"), ("todo-hostB/sync", "1"),
                         ("todo-hostB/connect", "1"), ("todo-hostB/allow-replay", "1")):
         if value is not None:
             assert host_b.link("resource-r1/" + name) == value, name

@@ -2,6 +2,7 @@
 planned lifecycle of traces/real-mars-A on two hosts with loop devices as disks."""
 
 import io
+import os
 import time
 
 import pytest
@@ -45,8 +46,8 @@ def fixture_pair(tmp_path):
         loops.cleanup()
 
 
-@pytest.mark.slow
-def test_lifecycle_with_emulated_kernel(pair):
+def joined(pair):
+    """hostA primary of r1, hostB joined and synced."""
     (host_a, host_b), (disk_a, disk_b) = pair
     ok(host_a, "--ip=127.0.0.11", "create-cluster")
     host_a.start()
@@ -62,6 +63,12 @@ def test_lifecycle_with_emulated_kernel(pair):
                timeout=60, interval=0.5, what="initial sync")
     wait_until(lambda: view(host_b, "view") == "  r1 [2/2] UpToDate Replaying dCASFR Secondary hostA \n",
                timeout=20, interval=0.5, what="secondary view line")
+    return host_a, host_b
+
+
+@pytest.mark.slow
+def test_lifecycle_with_emulated_kernel(pair):
+    host_a, host_b = joined(pair)
 
     out = ok(host_b, *WAIT, "primary", "r1")
     assert "designated primary changed from 'hostA' to 'hostB'\n" in out
@@ -75,3 +82,31 @@ def test_lifecycle_with_emulated_kernel(pair):
     ok(host_a, *WAIT, "leave-resource", "r1")
     wait_until(lambda: view(host_b, "view-resource-peers") == "hostB\n", timeout=20, what="membership on hostB")
     assert view(host_a, "view-is-member") == "0\n"
+
+
+def deleted_link(host, rel):
+    path = host.path("resource-r1/" + rel)
+    return os.path.islink(path) and os.readlink(path) == ".deleted"
+
+
+@pytest.mark.slow
+def test_leave_and_rejoin_leave_the_tree_of_the_real_module(pair):
+    host_a, host_b = joined(pair)
+    ok(host_b, *WAIT, "down", "r1")
+    ok(host_b, "--window=2", "--timeout=30", "leave-resource", "r1")
+    # the module's last pass over the resource it left writes these as off, so the views print 0
+    # there; the other indicators keep the .deleted of leave-resource (trace A12b)
+    for macro in ("view-is-attach", "view-is-sync", "view-is-fetch", "view-is-replay"):
+        wait_until(lambda m=macro: view(host_b, m) == "0\n", what="%s 0 after leaving" % macro)
+    wait_until(lambda: host_a.get("resource-r1/actual-hostB/is-attached") == "0", what="hostA to see it")
+    for name in ("is-primary", "if-on", "open-count", "ops-file_rate", "msg-inf-sync"):
+        assert deleted_link(host_b, "actual-hostB/" + name), name
+    assert (view(host_b, "view-is-member"), view(host_b, "view-role"), view(host_b, "view")) == ("0\n", "None\n", "")
+    # rejoining: marsadm's mkdir keeps the .deleted links that replaced the empty dirs (hostA never had local-hostB)
+    out = ok(host_b, *WAIT, "join-resource", "r1", pair[1][1])
+    assert out.endswith("Successfully joined resource 'r1' to primary 'hostA'\n")
+    for name in ("local-hostB", "defaults-hostB"):
+        assert deleted_link(host_b, name), name
+    assert os.path.isdir(host_a.path("resource-r1/defaults-hostB")) and not os.path.lexists(host_a.path("resource-r1/local-hostB"))
+    wait_until(lambda: view(host_b, "view") == "  r1 [2/2] UpToDate Replaying dCASFR Secondary hostA \n",
+               timeout=60, interval=0.5, what="hostB a member again")

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 
-from marsemu.kernel import net
+from marsemu.kernel import logfile, net
 from marsemu.kernel.logger import LOGFILE
 
 LOG = logging.getLogger(__name__)
@@ -187,5 +187,4 @@ class Fetcher:
     def _append(handle, offset, payload):
         if handle.tell() != offset:
             raise ValueError("logfile %s changed locally" % handle.name)
-        handle.write(payload)
-        handle.flush()
+        logfile.append(handle, payload)

@@ -26,6 +26,10 @@ MESSAGES = (
 )
 RATES = tuple("%s-%s_rate" % (kind, what) for kind in ("amount", "ops")
               for what in ("file", "if", "replay", "sync"))
+# what the real module's last pass over a resource this host has left still writes (as recorded,
+# A11c/A12b): these show 0 there, every other indicator keeps the .deleted of leave-resource
+LEFT = ("is-attached", "is-copying", "is-replaying", "is-syncing",
+        "amount-file_rate", "amount-replay_rate", "amount-sync_rate")
 
 
 def write_global(tree, static_done, space):
@@ -50,8 +54,9 @@ def write_global(tree, static_done, space):
     tree.set(base + "/alive", "1", stamp)
 
 
-def write_resource(tree, res, state, device_up, messages=None):
-    """``resource-RES/actual-HOST/*`` from ``state``, a dict of indicator name to value.
+def write_resource(tree, res, state, device_up, messages, since):
+    """``resource-RES/actual-HOST/*`` from ``state``, a dict of indicator name to value, except links
+    written after ``since`` (the start of the pass).
 
     ``messages`` maps ``msg-*`` names to the values of active messages; the others show ``OK``.
 
@@ -60,12 +65,25 @@ def write_resource(tree, res, state, device_up, messages=None):
     """
     base = "resource-%s/actual-%s/" % (res, tree.host)
     os.makedirs(tree.path(base), exist_ok=True)
-    messages = messages or {}
     for name in MESSAGES:
-        tree.set(base + name, messages.get(name, "OK"))
+        tree.set_unless_newer(base + name, messages.get(name, "OK"), since)
     for name in RATES:
         if device_up or not name.endswith("-if_rate"):
-            tree.set(base + name, "0")
+            tree.set_unless_newer(base + name, "0", since)
     # is-primary last: whoever sees it flip finds the other indicators of that pass in place
     for name, value in sorted(state.items(), key=lambda item: item[0] == "is-primary"):
-        tree.set(base + name, str(value))
+        tree.set_unless_newer(base + name, str(value), since)
+
+
+def write_left(tree, res):
+    """``resource-RES/actual-HOST/*`` once after this host left RES; False while leave-resource's
+    ``.deleted`` marks are still landing (marsadm renames them link by link, the module's write
+    comes after them)."""
+    base = "resource-%s/actual-%s/" % (res, tree.host)
+    if not os.path.isdir(tree.path(base)):
+        return True
+    if any(tree.get(base + name) is not None for name in LEFT):  # not yet marked .deleted
+        return False
+    for name in LEFT:
+        tree.set(base + name, "0")
+    return True

@@ -93,11 +93,27 @@ class PrimaryLogger:
             pass
         self._switch(nr, 0)
 
-    def step(self):
-        """Each pass: follow a log-rotate (a newer empty logfile of ours) and the log's growth."""
+    def step(self, move_writes=None):
+        """Each pass: follow a log-rotate (a newer empty logfile of ours) and the log's growth.
+
+        On a log-rotate ``move_writes(path)`` sends the writes to the new logfile first; then the
+        old logfile's version link gets its final length (what the secondaries will have replayed)
+        before the new one's version link continues the chain from it.
+        """
         files = [f for f in logfiles(self.tree, self.res) if f[1] == self.host]
-        if files and self.nr is not None and files[-1][0] >= self.nr:
-            self._switch(files[-1][0], files[-1][2])
+        if not files or self.nr is None or files[-1][0] < self.nr:
+            return
+        nr, _origin, size = files[-1]
+        if nr > self.nr:
+            if move_writes is not None:
+                move_writes(self.tree.path("resource-%s/%s" % (self.res, logfile_name(nr, self.host))))
+            try:
+                final = os.path.getsize(self.current_path())
+            except OSError:  # deleted meanwhile
+                final = None
+            if final is not None:
+                update_version(self.tree, self.res, self.host, self.nr, self.host, final)
+        self._switch(nr, size)
 
     def create_hole(self):
         """Emergency mode: leave a hole of ten numbers and go on in a new, empty logfile after it.

@@ -11,8 +11,13 @@ Before going on from logfile N to the next one, replay checks what ``main.c``'s
   ``:`` equals ours before ``:``); otherwise the writer of the next logfile started from another
   state than ours (a forced primary during a partition): split brain;
 * a gap in the numbers is crossed only where the writer left an emergency-mode hole marker
-  (a ``version-M-ORIGIN`` with a zero digest), with the "not consecutive" warning: the unlogged
-  writes of the emergency are then missing here, which only a full sync repairs.
+  (a ``version-M-ORIGIN`` with a zero digest): the unlogged writes of the emergency are then
+  missing here, which only a full sync repairs.
+
+Every pass also checks the logfiles present here for gaps, as ``make_log_step`` does, and warns
+("not consecutive") while one lies beyond the replay position.  MARS never replays across a hole;
+this replay does, so a hole also warns for as long as the last full sync here (``syncpos-HOST``)
+ended before it.
 """
 
 import logging
@@ -70,9 +75,27 @@ def replay_step(tree, res, host, primary, disk, fetching):
     if moved or (nr, origin, pos) == target[:3]:
         tree.set_if_changed(base + "replay-" + host, format_replay(nr, origin, pos))
         update_version(tree, res, host, nr, origin, pos)
+    _warn_gaps(tree, res, host, nr, result.messages)
     stopped = any(key.startswith("err-") for key in result.messages)
-    result.behind = (nr, pos) < (target[0], target[2]) and not stopped
+    # is-replaying: data applied in this pass; waiting for logfile data (e.g. fetch paused) is not replaying
+    result.behind = moved and not stopped
     return result
+
+
+def _warn_gaps(tree, res, host, replay_nr, messages):
+    """``wrn-log-consecutive`` for each gap between logfiles present here that replay has not really passed."""
+    syncpos = parse_replay(tree.get("resource-%s/syncpos-%s" % (res, host)) or "")
+    present = logfiles(tree, res)
+    texts = []
+    for (prev, _origin, _size), (nr, origin, _size2) in zip(present, present[1:]):
+        if nr == prev + 1:
+            continue
+        crossed = nr > prev + 1 and syncpos is not None and nr > syncpos[0]  # a hole crossed by replay
+        if nr > replay_nr or crossed:
+            texts.append("transaction logs are not consecutive at '%s' (%d ~> %d)" % (
+                tree.mars_path("resource-%s/%s" % (res, logfile_name(nr, origin))), prev, nr))
+    if texts:
+        messages["wrn-log-consecutive"] = ",".join(texts)  # make_msg joins the texts of one pass with ','
 
 
 def _next_logfile(tree, res, host, nr, by_number, messages):
@@ -97,21 +120,19 @@ def _next_logfile(tree, res, host, nr, by_number, messages):
             messages["err-log-not-contiguous"] = (
                 "logfile sequence numbers are not contiguous (%d != %d + 1)" % (number, nr))
             return None
-        messages["wrn-log-consecutive"] = "transaction logs are not consecutive at '%s' (%d ~> %d)" % (
-            tree.path(base + logfile_name(number, chosen[1])), nr, number)
         tree.set_if_changed(base + "version-%09d-%s" % (number - 1, host), marker)
         own_path = base + "version-%09d-%s" % (number - 1, host)
         own = marker
     new_path = base + "version-%09d-%s" % (number, chosen[1])
     new = tree.get(new_path)
     if not new:
-        messages["inf-versionlink-not-yet-exist"] = "version link '%s' does not yet exist" % tree.path(new_path)
+        messages["inf-versionlink-not-yet-exist"] = "we must wait for new versionlink '%s'" % tree.mars_path(new_path)
         return None
     if new.split(":", 1)[-1] != own.split(":", 1)[0]:
         LOG.warning("%s: VERSION MISMATCH old %s -> %s new %s -> %s", res, own_path, own, new_path, new)
         messages["err-splitbrain-detected"] = (
             "VERSION MISMATCH old '%s' -> '%s' new '%s' -> '%s' ===> check for SPLIT BRAIN"
-            % (tree.path(own_path), own, tree.path(new_path), new))
+            % (tree.mars_path(own_path), own, tree.mars_path(new_path), new))
         return None
     return chosen
 

@@ -46,6 +46,11 @@ class Tree:
         rel = os.path.normpath(mars_path[len("/mars/"):])
         return None if rel.startswith("..") or rel == "." else rel
 
+    @staticmethod
+    def mars_path(rel):
+        """``a/b`` as the kernel names it in messages: ``/mars/a/b``, whatever the emulation root."""
+        return "/mars/" + rel
+
     def get(self, rel):
         return read_link(self.path(rel))
 
@@ -53,6 +58,12 @@ class Tree:
         stamp = self.clock.now() if stamp is None else stamp
         set_link(self.path(rel), value, stamp)
         return stamp
+
+    def set_unless_newer(self, rel, value, since):
+        """``set`` unless the link was written after SINCE (by someone else: it is newer news)."""
+        stamp = link_stamp(self.path(rel))
+        if stamp is None or stamp <= since:
+            self.set(rel, value)
 
     def set_if_changed(self, rel, value):
         if self.get(rel) != value:

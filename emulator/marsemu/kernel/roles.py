@@ -46,6 +46,7 @@ class Resource:
         self.is_primary = False
         self.sync_task = None
         self.sync_source = None
+        self.sync_client = None
         self.adopted = False
         self.logger = None
         self.fetcher = Fetcher(kernel, name)
@@ -58,6 +59,7 @@ class Resource:
         self.has_emergency = False
         self.logging_stopped = False
         self.created_hole = False
+        self.joined = False  # a member in an earlier pass (then leaving shows its last indicators)
 
     # -- reading the tree
 
@@ -96,14 +98,18 @@ class Resource:
         """One pass; returns True while the resource is alive here (member or still up)."""
         if not self.member():
             self.shutdown()
+            if self.joined and indicators.write_left(self.tree, self.name):
+                self.joined = False
             return False
+        self.joined = True
+        started = self.kernel.clock.now()
         self.messages = {}
         self._attach_step()
         self._primary_step()
         self._emergency_step()
         self._fetch_step()
         self._sync_step()
-        self._publish()
+        self._publish(started)
         return True
 
     def announce_logfile(self, name, size, host):
@@ -134,7 +140,7 @@ class Resource:
         if self.logging_stopped:
             self.messages["err-emergency"] = (
                 "EMERGENCY MODE on %s: stopped transaction logging, and created a hole in the logfile sequence nubers."
-                % self.tree.path(self.rel))
+                % self.tree.mars_path(self.rel))
             if not self.created_hole:
                 LOG.error("%s: emergency mode: transaction logging stopped", self.name)
                 self.logger.create_hole()
@@ -239,9 +245,10 @@ class Resource:
             if self.logger is None:
                 self.logger = PrimaryLogger(self.tree, self.name, self.host)
                 self.logger.start()
-            self.logger.step()
-            if self.device.logged is not None:
-                self.device.logged.switch_log(self.logger.current_path())
+            logged = self.device.logged
+            self.logger.step(logged.switch_log if logged is not None else None)
+            if logged is not None:
+                logged.switch_log(self.logger.current_path())
 
     def _publish_device_size(self, size):
         """``/sys/devices/virtual/block/mars!DEV/size`` for marsadm's resize, below a test root only.
@@ -277,10 +284,12 @@ class Resource:
             ip = self.tree.get("ips/ip-" + primary)
             if ip:
                 self.sync_source = primary
-                client = SyncClient(self, primary, ip)
-                self.sync_task = asyncio.create_task(self._sync_guarded(client), name="sync-" + self.name)
+                self.sync_client = SyncClient(self, primary, ip)
+                self.sync_task = asyncio.create_task(self._sync_guarded(self.sync_client), name="sync-" + self.name)
         elif not want:
             self._stop_sync()
+        if self.sync_task is not None:
+            self.messages["inf-sync"] = self.sync_client.info()
 
     async def _sync_guarded(self, client):
         try:
@@ -299,7 +308,9 @@ class Resource:
             self.sync_task.cancel()
             self.sync_task = None
 
-    def _publish(self):
+    def _publish(self, started):
+        """The indicators of this pass; what was written meanwhile (after STARTED: leave-resource's
+        .deleted marks, landing link by link) is newer than what this pass saw, and stays."""
         attached = self.disk is not None and self.disk.attached
         opened = self.device.open_count() if self.is_primary else 0
         state = {
@@ -318,8 +329,8 @@ class Resource:
         if self.is_primary:
             state.update({"if-flying": 0, "if-state": 0, "if-completion-stamp": "0.000000000"})
         if attached:
-            self.tree.set(self.rel + "/actsize-" + self.host, str(self.disk.size()))
-        indicators.write_resource(self.tree, self.name, state, self.is_primary, self._message_links())
+            self.tree.set_unless_newer(self.rel + "/actsize-" + self.host, str(self.disk.size()), started)
+        indicators.write_resource(self.tree, self.name, state, self.is_primary, self._message_links(), started)
 
     def _message_links(self):
         """``msg-KEY`` values as the kernel shows them: "SYSTEM-STAMP LAMPORT-STAMP text" while active.

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 
+from marsemu.common import format_stamp
 from marsemu.kernel import net
 
 LOG = logging.getLogger(__name__)
@@ -58,6 +59,16 @@ class SyncClient:
         self.source_host = source_host
         self.source_ip = source_ip
         self.equal_blocks = 0
+        self.start_pos = self.pos = resource.syncstatus()
+        self.end_pos = resource.size()
+        self.stamp = self.kernel.clock.real_ns()
+
+    def info(self):
+        """``msg-inf-sync`` while syncing: the fields the kernel's copy brick shows."""
+        return ("from = 'data-%s@%s:%d' to = 'data-%s' on = 1 start_pos = %d end_pos = %d actual_pos = %d"
+                " actual_stamp = %s ops_rate = 0 amount_rate = 0 read_fly = 0 write_fly = 0 error_code = 0 nr_errors = 0"
+                % (self.source_host, self.source_host, self.kernel.port + 2, self.kernel.host, self.start_pos,
+                   self.end_pos, self.pos, format_stamp(self.stamp)))
 
     async def run(self):
         res = self.resource
@@ -91,6 +102,7 @@ class SyncClient:
                     used += count
                 self.equal_blocks += (length - used) // 4096
                 pos += length
+                self.pos, self.stamp = pos, self.kernel.clock.real_ns()
                 await self.kernel.throttle_sync(length)
                 now = self.kernel.clock.real_ns()
                 if now - last_progress >= PROGRESS_INTERVAL_NS or pos >= size:

@@ -1,6 +1,6 @@
 """The write path of /dev/mars/RES on the primary: log first, then write back.
 
-``LoggedDisk`` appends every write as a record (see ``logfile``) to the current logfile and only
+``LoggedDisk`` appends every write as records (see ``logfile``) to the current logfile and only
 then writes it to the backing disk, before the write is acknowledged.  ``FuseServer`` offers each
 one as a file of the daemon's FUSE filesystem (pyfuse3 with trio, in its own thread, as in
 Debian's python3-pyfuse3); ``device`` stacks a loop device on that file so that applications
@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from marsemu.kernel.logfile import encode_record
+from marsemu.kernel.logfile import append, encode_write
 
 LOG = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class LoggedDisk:
         self.lock = threading.Lock()
         self.log = None
         self.log_path = None
+        self.seq_nr = 0  # the last record number in the open logfile (the kernel counts from 1 per logfile)
         # False in emergency mode: writes go to the disk only, unlogged (secondaries miss them)
         self.logging = True
 
@@ -53,6 +54,7 @@ class LoggedDisk:
                 self.log.close()
             self.log = open(path, "ab")  # pylint: disable=consider-using-with
             self.log_path = path
+            self.seq_nr = 0
 
     def close(self):
         with self.lock:
@@ -71,8 +73,8 @@ class LoggedDisk:
             if self.logging:
                 if self.log is None:
                     raise OSError(errno.EIO, "no logfile")
-                self.log.write(encode_record(offset, bytes(data), self.clock.now()))
-                self.log.flush()
+                records, self.seq_nr = encode_write(offset, data, self.clock.now(), self.seq_nr)
+                append(self.log, records)
             self.disk.pwrite(data, offset)
         if self.logging and self.on_logged is not None:
             self.on_logged()

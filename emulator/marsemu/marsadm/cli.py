@@ -220,7 +220,7 @@ OPTION_PATTERNS = [
     (r"^--ignore-sync$", lambda o, m: setattr(o, "ignore_sync", o.ignore_sync + 1)),
     (r"--ignore-deleted-peers\s*=\s*(-?[0-9]+)", lambda o, m: setattr(o, "ignore_deleted_peers", int(m.group(1)))),
     (r"^(--dry-run|-d)$", lambda o, m: setattr(o, "dry_run", o.dry_run + 1)),
-    (r"--max-deletions\s*=\s*(-?[0-9]+)", lambda o, m: None),
+    (r"--max-deletions\s*=\s*(-?[0-9]+)", lambda o, m: setattr(o, "max_deletions", int(m.group(1)))),
     (r"--thresh-logfiles\s*=\s*([0-9]+)", lambda o, m: setattr(o, "thresh_logfiles", int(m.group(1)))),
     (r"--thresh-logsize\s*=\s*([0-9]+)", lambda o, m: setattr(o, "thresh_logsize", int(m.group(1)))),
     (r"--parallel(\s*=\s*(-?[0-9]+)?)?", lambda o, m: setattr(o, "parallel", int(m.group(2) or 0))),

@@ -110,6 +110,8 @@ def _create_cluster(ses, cmd):
     ses.set_link("0", ses.mpath("defaults-" + ses.host, "sync-limit"))
     ses.set_link("(none)", ses.mpath("defaults-" + ses.host, "sync-pref-list"))
     ses.set_link(addr, ses.mpath("ips", "ip-" + ses.host))
+    # as the marsadm the lab pins (WIP-qio-for-5.10) does (trace A01); the old deletion method counts in it
+    ses.set_link("1", ses.mpath("todo-global", "deleted-" + ses.host))
 
 
 def create_cluster(ses, cmd, _res, *_args):
@@ -174,6 +176,9 @@ def join_cluster(ses, cmd, peer, peer_ip=None, *_args):
             ses.set_link(addr, ses.mpath("ips", "ip-" + ses.host))
             ses.set_link("0", ses.mpath("defaults-" + ses.host, "sync-limit"))
             ses.set_link("(none)", ses.mpath("defaults-" + ses.host, "sync-pref-list"))
+            deleted = ses.mpath("todo-global", "deleted-" + ses.host)
+            if not ses.link_exists(deleted):
+                ses.set_link("1", deleted)
             ses.finish_links()
             ses.push_link(peer, addr, ses.mpath("ips", "ip-" + ses.host))
             ses.out("Checking uuid\n")

@@ -419,6 +419,32 @@ def _get_prev_pos(ses, resdir, nr, peer):
     return vers
 
 
+def mark_path_transitive(ses, resdir, pos, peer):
+    """marsadm ``_mark_path_transitive``: visit PEER's version chain through ``pos`` (``log-N-ORIGIN``).
+
+    Forward: a successor version link that starts exactly at ``pos``.  Backward: every
+    predecessor down to the first logfile, a missing version link bridged by the one before it.
+    """
+    todo = [pos]
+    while todo:
+        following = set()
+        for here in todo:
+            _point, nr, origin, logpos = _parse_pos(ses, resdir, here)
+            name = "version-%09d-%s" % (nr + 1, peer)
+            vers = ses.get_link(os.path.join(resdir, name), 2)
+            if vers and _parse_pos(ses, resdir, vers.rsplit(":", 1)[-1])[1:] == (nr, origin, logpos):
+                following.add(name)
+        todo = following
+    walked = set()
+    while pos:
+        nr = _parse_pos(ses, resdir, pos)[1]
+        if nr in walked:  # a damaged chain that loops
+            break
+        walked.add(nr)
+        _visit(ses, nr, peer)
+        pos = _get_prev_pos(ses, resdir, nr, peer)
+
+
 def _get_common_ancestor(ses, resdir, pos1, host1, dep1, pos2, host2, dep2):
     """marsadm ``_get_common_ancestor``: ``(point, split, total1, total2)``.
 
@@ -566,10 +592,12 @@ def detect_splitbrain(ses, res, report):
     if ok:  # two logfiles with the same number
         oldnr = -1
         for path in alphanum_sorted(ses.glob(os.path.join(resdir, "log-*"))):
-            nr = int(re.search(r"/log-([0-9]+)", path).group(1))
+            digits = re.search(r"/log-([0-9]+)", path).group(1)
+            nr = int(digits)
             if nr == oldnr:
                 ok = False
-                ses.warn("SPLIT BRAIN at resource '%s' detected: duplicate logfile number %d\n" % (res, nr))
+                # marsadm prints the number as the name spells it
+                ses.warn("SPLIT BRAIN at resource '%s' detected: duplicate logfile number %s\n" % (res, digits))
                 ses.hint("first resolve split brain by 'leave-resource' or 'invalidate'\n")
                 ses.hint("if this does not help, try cleanup via 'log-purge-all'\n")
                 ses.hint("if this does not help, try 'log-purge-all --force'\n")

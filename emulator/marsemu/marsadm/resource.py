@@ -369,13 +369,14 @@ def set_replaylink(ses, cmd, res, log_nr, primary, msg=None):
         ses.die("no designated primary defined\n")
     resdir = ses.resdir(res)
     rep_path = os.path.join(resdir, "replay-" + ses.host)
-    rep_val = "log-%09d-%s,0,0" % (log_nr, primary)
+    rep_val = "log-%09d-%s,0,0" % (int(log_nr), primary)
     ses.out("creating new replaylink '%s' -> '%s'\n" % (ses.show(rep_path), rep_val))
     ses.set_link(rep_val, rep_path)
     if primary != ses.host:
         ses.push_link(primary, rep_val, rep_path)
-    made = _fake_versionlink(ses, cmd, res, 2, log_nr, primary)
-    ses.set_link("%d%s" % (log_nr, msg), os.path.join(resdir, "skip-check-" + ses.host))
+    made = _fake_versionlink(ses, cmd, res, 2, int(log_nr), primary)
+    # LOG_NR as the caller has it: join strips the zeros, invalidate passes the 9 digits of the replay link
+    ses.set_link("%s%s" % (log_nr, msg), os.path.join(resdir, "skip-check-" + ses.host))
     return made
 
 
@@ -592,17 +593,17 @@ def _invalidate_primary_nr(ses, res):
     match = re.match(r"^log-([0-9]+)-", replay)
     if not match:
         ses.die("replay link '%s' is not parsable\n" % replay)
-    return primary, int(match.group(1))
+    return primary, match.group(1)
 
 
 def invalidate_phase3(ses, _cmd, res, *_args):
-    _primary, replay_nr = _invalidate_primary_nr(ses, res)
+    replay_nr = int(_invalidate_primary_nr(ses, res)[1])
     resdir = ses.resdir(res)
     ses.set_link("0", os.path.join(resdir, "syncstatus-" + ses.host))
     ses.finish_links()
     for path in ses.glob(os.path.join(resdir, "version-*-" + ses.host)):
         match = re.search(r"/version-([0-9]+)", path)
-        if match and int(match.group(1)) >= replay_nr:
+        if match and int(match.group(1)) >= int(replay_nr):
             ses.create_delete(path)
     ses.create_delete(os.path.join(resdir, "replay-" + ses.host))
     ses.finish_links()
@@ -882,20 +883,24 @@ def logdelete_res(ses, cmd, res, *_args):
             if ses.opts.verbose:
                 ses.out("chosen '%s' for deletion\n" % ses.show(first))
             ses.create_delete(first)
-    member = lookup.Membership(ses)
+    transient_join = False
     for path in ses.glob(os.path.join(resdir, "device-*")):
         value = ses.get_link(path, 1)
         if not value:
             continue
-        stamp = ses.stamp(path)
         if value == "(none)":
             ses.warn("Transient join-resource detected at '%s'\n" % ses.show(path))
-            continue
-        if ses.is_recent(stamp):
+            transient_join = True
+        elif ses.is_recent(ses.stamp(path)):
             ses.warn("Another join-resource detected at '%s'\n" % ses.show(path))
-        if member.is_member(res, ses.host):
-            continue
-    for version in ses.glob(os.path.join(resdir, "version-*")):
+            transient_join = True
+    versions = ses.glob(os.path.join(resdir, "version-*"))
+    # while a join-resource is under way, or in split brain, the version links stay (unless there are many)
+    if len(versions) < ses.opts.max_deletions / 8 and (transient_join or not lookup.detect_splitbrain(ses, res, True)):
+        ses.warn("Keeping some versionlinks\n")
+        if not ses.opts.force:
+            return 0
+    for version in versions:
         number = int(re.search(r"/version-([0-9]+)-", version).group(1))
         if number >= high - 1:
             continue
@@ -930,12 +935,22 @@ def nothing_phase(_ses, _cmd, _res, *_args):
     return 0
 
 
+def _purge_limit(ses):
+    """marsadm ``_get_min_time``: the oldest ``time`` of the other peers (a peer without one counts
+    as 0), but no further back than --keep-backup-hours; less the window.  Unless --force."""
+    start = ses.mars_time()
+    limit = start
+    if not ses.opts.force:
+        for peer in lookup.Membership(ses).any_peers():
+            if peer != ses.host:
+                limit = min(limit, common.parse_stamp(lookup.alive_link(ses, "time", peer)) or 0)
+        limit = max(limit, start - ses.opts.keep_backup_hours * 3600 * NSEC)
+    return limit - ses.opts.window * NSEC
+
+
 def link_purge_global(ses, _cmd, _res, *_args):
-    """Physically remove ``.deleted`` links older than every peer's last sign of life."""
-    peers = ses.glob(ses.mpath("actual-*", "time"))
-    oldest = min((common.parse_stamp(ses.get_link(p, 2)) for p in peers), default=0)
-    limit = ses.mars_time() - int((ses.opts.keep_backup_hours * 3600 - ses.opts.window) * NSEC)
-    limit = max(limit, oldest) if oldest else limit
+    """Physically remove ``.deleted`` links every peer has seen (``_purge_limit``)."""
+    limit = _purge_limit(ses)
     for base, _dirs, files in os.walk(ses.mars):
         for name in files:
             path = os.path.join(base, name)
@@ -949,61 +964,78 @@ def link_purge_global(ses, _cmd, _res, *_args):
 
 # ------------------------------------------------------------------ log-purge-all / err-purge-all
 
-def _visit_chain(ses, res, peer, start_nr, visited):
-    """Mark the version chain of ``peer`` backwards from ``start_nr`` (each link names its predecessor).
-
-    The origin host of each visited logfile is marked too, so that a former primary's own
-    version links stay reachable (simplified from marsadm's chain jumping)."""
-    resdir = ses.resdir(res)
-    number = start_nr
-    while number >= 0:
-        visited.add((number, peer))
-        value = ses.get_link(os.path.join(resdir, "version-%09d-%s" % (number, peer)), 2)
-        match = re.match(r"^[0-9a-f]*,log-[0-9]+-([^,:]+)", value)
-        if match:
-            visited.add((number, match.group(1)))
-        previous = re.match(r"^[^:]*:[0-9a-f]*,log-([0-9]+)-", value)
-        if not previous:
-            break
-        number = int(previous.group(1))
-
-
 def log_purge_res(ses, cmd, res, *_args):
+    """Mark ``.deleted`` this host's version links and logfiles that no member's version chain reaches.
+
+    The chains are walked as marsadm walks them (``lookup.mark_path_transitive``); the walk is
+    repeated when a replay link moves to another logfile meanwhile.
+    """
     if ses.opts.force:
         ses.warn("DANGEROUS OPERATION: %s --force on resource '%s'\n" % (cmd, res))
     resdir = ses.resdir(res)
-    visited = set()
-    start_logs = set()
-    seen = set()
-    for kind in ("data", "replay"):
-        for path in ses.glob(os.path.join(resdir, kind + "-*")):
-            peer = os.path.basename(path)[len(kind) + 1:]
-            replay = os.path.join(resdir, "replay-" + peer)
-            target = ses.get_link(replay, 1)
-            if not target:
-                continue
-            seen.add(peer)
-            ses.out("found replay link '%s' -> '%s'\n" % (ses.show(replay), target))
-            logname = target.split(",")[0]
-            start_logs.add(logname)
-            match = re.match(r"^log-([0-9]+)-", logname)
-            if match:
-                _visit_chain(ses, res, peer, int(match.group(1)), visited)
-    if not seen:
-        ses.out("Resource '%s' contains no valid information - there is nothing to purge\n" % res)
-        return 0
+    ses.visited_pos = set()
+    for retries_left in range(3, -1, -1):
+        situation = {}  # replay link -> the logfile it named at the start
+        for kind in ("data", "replay"):
+            for path in ses.glob(os.path.join(resdir, kind + "-*")):
+                peer = os.path.basename(path)[len(kind) + 1:]
+                replay = os.path.join(resdir, "replay-" + peer)
+                target = ses.get_link(replay, 1)
+                if not target:
+                    continue
+                ses.out("found replay link '%s' -> '%s'\n" % (ses.show(replay), target))
+                situation[replay] = target.split(",")[0]  # the logfile matters, not the positions
+                lookup.mark_path_transitive(ses, resdir, situation[replay], peer)
+        if not situation:
+            ses.out("Resource '%s' contains no valid information - there is nothing to purge\n" % res)
+            return 0
+        logs, to_delete = _purge_candidates(ses, resdir, set(situation.values()))
+        races = 0
+        for replay, old in sorted(situation.items()):
+            now = ses.get_link(replay, 1).split(",")[0]
+            if now != old:
+                ses.warn("Race on '%s' -> '%s' instead of '%s'\n" % (ses.show(replay), now, old))
+                races += 1
+        if not races:
+            break
+        if not retries_left:
+            ses.die("Detected %d, the situation is not stable\n" % races)
+        ses.warn("Restarting due to %d races\n" % races)
+        ses.sleep(1)
+    for path in sorted(to_delete):
+        ses.create_delete(path)
+    missing = [(log, logs[log]) for log in alphanum_sorted(logs)
+               if logs[log] >= 0 and log and not _any_exists(ses, os.path.join(resdir, log))]
+    for log, count in missing:
+        ses.err("info: logfile '%s' is referenced (%d), but not present.\n" % (log, count))
+    if missing:
+        ses.err("  Unreferenced logfiles are not necessarily bad.\n"
+                "  They can regularly appear after 'leave-resource',\n"
+                "  or 'invalidate', or after emergency mode,\n"
+                "  or after similar operations.\n")
+    ses.finish_links()
+    return 0
+
+
+def _any_exists(ses, path):
+    """marsadm ``any_exists``: a link or a regular file, not ``.deleted``."""
+    return ses.link_exists(path) or os.path.isfile(path)
+
+
+def _purge_candidates(ses, resdir, start_logs):
+    """``({logfile: references}, {paths to delete})`` after the walk (``ses.visited_pos``)."""
     logs = {}
     to_delete = set()
     for path in alphanum_sorted(ses.glob(os.path.join(resdir, "version-*"))):
         match = re.search(r"/(version-([0-9]+)-([^,]+))$", path)
         if not match:
-            continue
+            ses.die("bad path '%s'\n" % ses.show(path))
         cand, number, origin = match.group(1), int(match.group(2)), match.group(3)
         ses.out("checking '%s'\n" % cand)
         log_match = re.search(r"(log-[0-9]+-[^,:]+)", ses.get_link(path, 1))
         log = log_match.group(1) if log_match else ""
         ses.out("  corresponding logfile is '%s'\n" % log)
-        if (number, origin) in visited:
+        if (number, origin) in ses.visited_pos:
             ses.out("  ok '%s'\n" % cand)
             logs[log] = logs.get(log, 0) + 1
             continue
@@ -1011,9 +1043,13 @@ def log_purge_res(ses, cmd, res, *_args):
             ses.out("  skipping foreign object '%s'\n" % cand)
             logs[log] = logs.get(log, 0) + 1
             continue
+        if origin != ses.host:
+            ses.warn("deleting foreign object from peer '%s' because you said --force\n" % origin)
         to_delete.add(path)
     for path in alphanum_sorted(ses.glob(os.path.join(resdir, "log-*"))):
         match = re.search(r"/(log-[0-9]+-(.*))$", path)
+        if not match:
+            ses.die("bad path '%s'\n" % ses.show(path))
         log, origin = match.group(1), match.group(2)
         ses.out("checking '%s'\n" % log)
         if logs.get(log, 0) > 0:
@@ -1024,26 +1060,17 @@ def log_purge_res(ses, cmd, res, *_args):
             ses.out("  ok start '%s'\n" % log)
             logs[log] = -1
             continue
-        if not ses.opts.force and ses.is_recent(ses.stamp(os.path.join(resdir, log))):
+        # as in marsadm: the bare name, looked up in the working directory, so hardly ever recent
+        if not ses.opts.force and ses.is_recent(ses.stamp(log)):
             ses.out("  skipping recent object '%s'\n" % log)
             continue
         if not ses.opts.force and origin != ses.host:
             ses.out("  skipping foreign object '%s'\n" % log)
             continue
+        if origin != ses.host:
+            ses.warn("deleting foreign object from peer '%s' because you said --force\n" % origin)
         to_delete.add(path)
-    for path in sorted(to_delete):
-        ses.create_delete(path)
-    missing = [(log, count) for log, count in sorted(logs.items(), key=lambda item: item[0])
-               if count >= 0 and log and not os.path.lexists(os.path.join(resdir, log))]
-    for log, count in missing:
-        ses.err("info: logfile '%s' is referenced (%d), but not present.\n" % (log, count))
-    if missing:
-        ses.err("  Unreferenced logfiles are not necessarily bad.\n"
-                "  They can regularly appear after 'leave-resource',\n"
-                "  or 'invalidate', or after emergency mode,\n"
-                "  or after similar operations.\n")
-    ses.finish_links()
-    return 0
+    return logs, to_delete
 
 
 def err_purge_res(ses, _cmd, res, *_args):

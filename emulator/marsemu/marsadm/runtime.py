@@ -53,6 +53,7 @@ class Options:
         self.thresh_logsize = 5
         self.stuck_seconds = 3600
         self.keep_backup_hours = 168
+        self.max_deletions = 512
         self.autoclean_days = 0
         self.macro = None
         self.ignore_deleted_peers = 1
@@ -122,10 +123,10 @@ class Session:
 
     @staticmethod
     def make_dir(path):
-        """mkdir -p, replacing a ``.deleted`` link that a leave or delete left in its place."""
-        if os.path.islink(path):
-            os.unlink(path)
-        os.makedirs(path, exist_ok=True)
+        """marsadm's ``mkdir``: nothing happens where anything exists, e.g. the ``.deleted`` link that
+        leave-resource leaves in place of an empty ``local-HOST`` (a rejoin keeps it, as the real one)."""
+        if not os.path.lexists(path):
+            os.makedirs(path, exist_ok=True)
 
     def show(self, path):
         """A path as marsadm prints it: without the emulation root prefix."""
