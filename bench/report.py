@@ -96,6 +96,19 @@ def fleet_section(data):
                       ("noop_cpu", "controller CPU s per s")], sorted(rows, key=lambda r: (r["hosts"], r["forks"]))), "",
             "Controller CPU s per s: the CPU time of ansible-playbook and its children per wall second (the machine has %d cores)."
             % data["machine"]["cpus"], ""]
+    idle = [r for r in ordered if r.get("idle_hosts_cpu") is not None]
+    if idle and rows:
+        biggest = idle[-1]
+        text += ["Bottleneck: the controller never used more than %.2f CPU s per s, while the emulated hosts, idle after the "
+                 "rollout, took %.1f CPU s per s at %d hosts (%.2f per host; %.2f per host at %d hosts): each emulated module "
+                 "pulls the whole tree of every other host every second, and the tree itself grows with the fleet, so the "
+                 "hosts' cost grows faster than the fleet; on %d cores the hosts, not ssh or the controller, set the pace."
+                 % (max(r["noop_cpu"] for r in rows), biggest["idle_hosts_cpu"], biggest["hosts"],
+                    biggest["idle_hosts_cpu"] / biggest["hosts"], idle[0]["idle_hosts_cpu"] / idle[0]["hosts"], idle[0]["hosts"],
+                    data["machine"]["cpus"]), ""]
+    unfinished = [r for r in ordered if "unfinished_after_s" in r]
+    for r in unfinished:
+        text += ["The rollout of %d hosts did not finish within %d s." % (r["hosts"], r["unfinished_after_s"]), ""]
     return text + [save(figure, "fleet_scaling.png"), ""]
 
 
