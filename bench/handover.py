@@ -33,9 +33,11 @@ HANDOVER = os.path.join(REPO, "playbooks", "handover.yml")
 
 
 def fleet(preferred_new=()):
-    """r1..r3 on hob1 and hob2, primary hob1; the resources in PREFERRED_NEW prefer hob2 (site-b)."""
+    """r1..r3 on hob1 and hob2, primary hob1; the resources in PREFERRED_NEW prefer hob2 (site-b), the
+    others have only hob1 as a preferred primary (a site-wide handover takes every resource with a
+    preferred primary in the site)."""
     return {"mars_resources": [{"name": name, "size": "64M", "disk": disk, "replicas": [OLD, NEW], "primary": OLD,
-                                "preferred_primaries": [NEW, OLD] if name in preferred_new else [OLD, NEW]}
+                                "preferred_primaries": [NEW, OLD] if name in preferred_new else [OLD]}
                                for name, disk in zip(NAMES, ["/dev/vdb", "/dev/vdc", "/dev/vdd"])]}
 
 

@@ -159,6 +159,25 @@ def shipping_section(data):
     return text
 
 
+# Before the changes of issue #15, as measured then (the issue's text and earlier reports); the sections
+# above give the after. Kept here because the code that gave them is gone.
+BEFORE = (
+    ("no-op `resources` role, 3 hosts x 50 resources", "159.2 s (3 hosts x 1: 18.8 s), 2026-11-25, load ~10",
+     "one module call and one disk measurement per host (`resource` option `resources`)"),
+    ("no-op `site.yml`, 3 hosts x 3 resources", "70 tasks per host, 71 s", "file_set module, checks once in the first play, "
+     "static imports: 40 tasks per host"),
+    ("no-op `site.yml` on the lab (farm-bench, alternating, 2026-12-07)", "36.7 s (commit 79a4403)", "21.2 s (ratio 0.58)"),
+    ("handover: raw marsadm / module ad hoc / playbook", "4.3-5.3 s / 7.1-7.9 s (ad hoc start-up 2.0 s) / 8.6-8.8 s", "see above"),
+    ("`make test` from a fresh clone", "over 40 min", "25 min (2026-12-07), then the lab tests beside the CPU-bound steps"),
+)
+
+
+def before_section():
+    lines = ["## Before and after", "", "| what | before | change, after |", "|---|---|---|"]
+    lines += ["| %s | %s | %s |" % row for row in BEFORE]
+    return lines + [""]
+
+
 SECTIONS = (("noop_scaling", noop_section), ("fleet_scaling", fleet_section), ("handover", handover_section),
             ("log_shipping", shipping_section))
 
@@ -175,6 +194,7 @@ def main():
             missing.append(name)
     if missing:
         text += ["Not measured yet: %s." % ", ".join(missing), ""]
+    text += before_section()
     with open(os.path.join(BENCH, "report.md"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(text))
     print("written: bench/report.md (%d of %d benches)" % (len(SECTIONS) - len(missing), len(SECTIONS)))
