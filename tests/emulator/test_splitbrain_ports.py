@@ -182,8 +182,10 @@ def test_trees_of_an_emulated_split_brain(synced, tmp_path):
     # h1's history ends with the write it logged while cut off
     h1_end = "log-000000001-h1,%d,0" % os.path.getsize(h1.path("resource-r1/log-000000001-h1"))
     for host in synced.hosts:  # until every host has seen both histories
+        # h1 was stopped (SIGSTOP) for the partition: its requests in flight time out first, then
+        # every host pulls again; a loaded machine stretches that well beyond one tree update
         wait_until(lambda h=host: h.res("r1", "replay-h1") == h1_end
                    and h.res("r1", "replay-h2") == synced.hosts[1].res("r1", "replay-h2"),
-                   timeout=10, what="both histories on %s" % host.name)
+                   timeout=30, what="both histories on %s" % host.name)
     after = snapshot_answers(synced, tmp_path, "after")
     assert after == {name: (True, True) for name in after}
