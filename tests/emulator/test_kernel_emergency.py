@@ -123,8 +123,9 @@ def test_emergency_leaves_a_hole_that_only_invalidate_repairs(synced):
     # /mars "full" on the primary: limit 4 above the free space
     set_sysctl(h1, "required_free_space_4_gb", free_gib(h1) + 2)
     wait_until(lambda: h1.get("actual-h1/emergency") == "4", timeout=5, what="level 4")
-    wait_until(lambda: h1.indicator("r1", "is-emergency") == "1", timeout=5, what="emergency mode")
-    assert h1.indicator("r1", "has-emergency") == "1"
+    # one pass writes both links, one after the other: wait for the pair, not for the first of them
+    wait_until(lambda: h1.indicator("r1", "is-emergency") == "1" and h1.indicator("r1", "has-emergency") == "1",
+               timeout=5, what="emergency mode")
     assert "stopped transaction logging" in h1.indicator("r1", "msg-err-emergency")
     assert "DISK SPACE IS EXTREMELY LOW" in h1.indicator("r1", "msg-err-space-low")
     assert h1.indicator("r1", "msg-wrn-space-low").endswith(" EMERGENCY: the space on /mars/ is VERY low.")

@@ -7,7 +7,7 @@ indicator on every pass (marsadm's race guards want them fresh).
 
 import os
 
-from marsemu.common import format_stamp
+from marsemu.common import DELETED, format_stamp, link_stamp
 from marsemu.kernel.procsys import BUILDTAG
 
 TREE_VERSION = "0.1"
@@ -65,25 +65,36 @@ def write_resource(tree, res, state, device_up, messages, since):
     """
     base = "resource-%s/actual-%s/" % (res, tree.host)
     os.makedirs(tree.path(base), exist_ok=True)
+
+    def left():  # leave-resource marked data-HOST before the indicators
+        return tree.get("resource-%s/data-%s" % (res, tree.host)) is None
+
     for name in MESSAGES:
-        tree.set_unless_newer(base + name, messages.get(name, "OK"), since)
+        tree.set_unless_newer(base + name, messages.get(name, "OK"), since, left)
     for name in RATES:
         if device_up or not name.endswith("-if_rate"):
-            tree.set_unless_newer(base + name, "0", since)
+            tree.set_unless_newer(base + name, "0", since, left)
     # is-primary last: whoever sees it flip finds the other indicators of that pass in place
     for name, value in sorted(state.items(), key=lambda item: item[0] == "is-primary"):
-        tree.set_unless_newer(base + name, str(value), since)
+        tree.set_unless_newer(base + name, str(value), since, left)
 
 
 def write_left(tree, res):
-    """``resource-RES/actual-HOST/*`` once after this host left RES; False while leave-resource's
-    ``.deleted`` marks are still landing (marsadm renames them link by link, the module's write
-    comes after them)."""
+    """``resource-RES/actual-HOST/*`` once after this host left RES: LEFT as 0, every other indicator
+    ``.deleted``. False while leave-resource's marks are still landing: marsadm stamps its batch once
+    (``data-HOST`` comes first) and renames the links one by one, so an indicator older than
+    ``data-HOST``'s mark is still to be replaced. A pass that raced the batch and rewrote an indicator
+    after its mark is undone here."""
     base = "resource-%s/actual-%s/" % (res, tree.host)
-    if not os.path.isdir(tree.path(base)):
+    left_at = link_stamp(tree.path("resource-%s/data-%s" % (res, tree.host)))
+    if not os.path.isdir(tree.path(base)) or left_at is None:
         return True
-    if any(tree.get(base + name) is not None for name in LEFT):  # not yet marked .deleted
+    names = [name for name in os.listdir(tree.path(base)) if not name.startswith(".")]
+    if any((link_stamp(tree.path(base + name)) or 0) < left_at for name in names):
         return False
     for name in LEFT:
         tree.set(base + name, "0")
+    for name in names:
+        if name not in LEFT and tree.get(base + name) is not None:
+            tree.set(base + name, DELETED)
     return True
