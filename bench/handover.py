@@ -78,7 +78,7 @@ def main():
     try:
         lab.playbook(SITE, fleet())
         settle(lab, NAMES)
-        ping = statistics.median(lab.adhoc(NEW, "ansible.builtin.ping") for _ in range(3))
+        ping = statistics.median(lab.adhoc(NEW, "ansible.builtin.ping") for _attempt in range(3))
         results.data["ansible_startup_s"] = ping
         print("a trivial ad hoc task (Ansible's start-up): %.2f s" % ping)
         columns = [("backlog_mib", "backlog MiB"), ("raw_s", "raw marsadm s"), ("module_s", "module s"),

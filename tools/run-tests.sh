@@ -31,7 +31,7 @@ background() {  # background NAME CMD...: like step, but in the background; 'col
 }
 
 collect() {  # collect NAME: wait for a background step, show its output, count it like a step
-  local name=$1 rc=1 seconds=?
+  local name=$1 rc=1 seconds="?"
   wait "${background_pids[$name]}"
   unset "background_pids[$name]"
   read -r rc seconds <"$LOGS/$name.rc"

@@ -185,7 +185,7 @@ def test_records_split_writes_as_the_trans_logger_does():
 def test_replaying_the_records_rebuilds_the_disk(tmp_path):
     primary = logged_disk(tmp_path, "primary")
     rng = random.Random(14)
-    for _ in range(200):
+    for _write in range(200):
         offset = rng.randrange(0, 2 * MIB // 512) * 512
         primary.write(offset, rng.randbytes(rng.randrange(1, 64) * 512))
     primary.close()
