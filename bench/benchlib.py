@@ -89,6 +89,11 @@ class BenchLab:
             raise SystemExit("%s: '%s' failed (rc %d):\n%s%s" % (host, script[:80], result.returncode, result.stdout, result.stderr))
         return result.stdout
 
+    def wait_synced(self, host, res):
+        """Wait (on HOST itself, up to 2 minutes) until RES has nothing left to sync or replay there."""
+        self.on(host, "for i in $(seq 600); do [ \"$(marsadm view-sync-rest %s)\" = 0 ] && [ \"$(marsadm view-replay-rest %s)\" = 0 ] "
+                      "&& exit 0; sleep 0.2; done; exit 1" % (res, res))
+
     def up(self):
         self.labctl("up")
 

@@ -62,8 +62,7 @@ def settle(lab, names):
     """Wait until nothing is left to sync, fetch or replay anywhere (each host checks for itself)."""
     for host in (OLD, NEW):
         for name in names:
-            lab.on(host, "for i in $(seq 600); do [ \"$(marsadm view-sync-rest %s)\" = 0 ] && [ \"$(marsadm view-replay-rest %s)\" = 0 ] "
-                   "&& exit 0; sleep 0.2; done; exit 1" % (name, name))
+            lab.wait_synced(host, name)
 
 
 def main():

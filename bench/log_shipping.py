@@ -357,8 +357,7 @@ def main():
     try:
         on(PRIMARY, "dd", "if=/dev/urandom", "of=/tmp/lsb-src", "bs=1M", "count=%d" % args.mib, "status=none")
         for host in SECONDARIES:  # the initial full sync is over before anything is timed
-            on(host, "bash", "-c", "for i in $(seq 600); do [ $(marsadm view-sync-rest %s) = 0 ] && "
-               "[ $(marsadm view-replay-rest %s) = 0 ] && exit 0; sleep 0.2; done; exit 1" % (RES, RES))
+            benchlib.BenchLab(LAB).wait_synced(host, RES)
         measured.append((0, measure(args.rounds, args.mib, TCP_MIB), TCP_MIB))
         results.add(rate_kib=0, **measured[-1][1])
         for kib in args.rates:

@@ -42,7 +42,21 @@ def md_table(columns, rows):
     return "\n".join(lines)
 
 
+def line_plot(x, series, xlabel, ylabel="seconds"):
+    """A figure of SERIES ((label, y values) pairs) against X, its y axis from 0: (figure, axes)."""
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    for label, y in series:
+        axes.plot(x, y, marker="o", label=label)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_ylim(bottom=0)
+    return figure, axes
+
+
 def save(figure, name):
+    """Write FIGURE (with a legend on each of its plots) to plots/NAME; the Markdown that shows it."""
+    for axes in figure.axes:
+        axes.legend()
     os.makedirs(PLOTS, exist_ok=True)
     figure.tight_layout()
     figure.savefig(os.path.join(PLOTS, name), dpi=90)
@@ -52,14 +66,11 @@ def save(figure, name):
 
 def noop_section(data):
     rows = data["rows"]
-    figure, axes = plt.subplots(figsize=(6, 3.5))
-    x = [r["resources"] for r in rows]
-    for key, label in (("noop_site_s", "no-op site.yml"), ("noop_resources_s", "no-op resources role"), ("info_s", "one info call")):
-        axes.plot(x, [r[key] for r in rows], marker="o", label=label)
-    axes.set_xlabel("resources per host (3 hosts)")
-    axes.set_ylabel("seconds")
-    axes.set_ylim(bottom=0)
-    axes.legend()
+    figure, _axes = line_plot([r["resources"] for r in rows],
+                              [(label, [r[key] for r in rows]) for key, label in (("noop_site_s", "no-op site.yml"),
+                                                                                  ("noop_resources_s", "no-op resources role"),
+                                                                                  ("info_s", "one info call"))],
+                              "resources per host (3 hosts)")
     text = ["## No-op run against resources per host (`noop_scaling.py`)", "", context(data), "",
             md_table([("resources", "resources/host"), ("rollout_s", "rollout s"), ("noop_site_s", "no-op site.yml s"),
                       ("tasks", "tasks/host"), ("noop_resources_s", "no-op resources role s"), ("info_s", "info s")], rows), ""]
@@ -87,7 +98,6 @@ def fleet_section(data):
         axes.set_xlabel("hosts")
         axes.set_ylabel("seconds")
         axes.set_ylim(bottom=0)
-        axes.legend()
     text = ["## Rollout and no-op against hosts and forks (`fleet_scaling.py`)", "", context(data), "",
             md_table([("hosts", "hosts"), ("resources", "resources"), ("forks", "forks"), ("seconds", "rollout s"),
                       ("cpu", "controller CPU s per s"), ("idle_hosts_cpu", "idle emulated hosts CPU s per s"),
@@ -114,15 +124,12 @@ def fleet_section(data):
 
 def handover_section(data):
     rows = data["rows"]
-    figure, axes = plt.subplots(figsize=(6, 3.5))
-    x = [r["backlog_mib"] for r in rows]
-    for key, label in (("raw_s", "raw marsadm primary"), ("module_s", "georep.mars.handover (ad hoc)"), ("playbook_s", "handover.yml")):
-        axes.plot(x, [r[key] for r in rows], marker="o", label=label)
+    figure, axes = line_plot([r["backlog_mib"] for r in rows],
+                             [(label, [r[key] for r in rows]) for key, label in (("raw_s", "raw marsadm primary"),
+                                                                                 ("module_s", "georep.mars.handover (ad hoc)"),
+                                                                                 ("playbook_s", "handover.yml"))],
+                             "MiB left to replay on the new primary")
     axes.axhline(data["ansible_startup_s"], color="grey", linestyle=":", label="trivial ad hoc task")
-    axes.set_xlabel("MiB left to replay on the new primary")
-    axes.set_ylabel("seconds")
-    axes.set_ylim(bottom=0)
-    axes.legend()
     worst = max(r["module_over_raw_s"] for r in rows)
     text = ["## Handover against the backlog to replay (`handover.py`)", "", context(data), "",
             md_table([("backlog_mib", "backlog MiB"), ("raw_s", "raw marsadm s"), ("module_s", "module s"),
@@ -146,15 +153,10 @@ def shipping_section(data):
                      + [("ship " + h, "shipping to %s MiB/s" % h) for h in hosts],
                      [dict(r, link=("%.0f MiB/s" % (r["rate_kib"] / MIB)) if r["rate_kib"] else "local (veth)") for r in rows]), ""]
     if geo:
-        figure, axes = plt.subplots(figsize=(6, 3.5))
         x = [r["rate_kib"] / MIB for r in geo]
+        figure, axes = line_plot(x, [("log shipping to " + host, [r["ship " + host] for r in geo]) for host in hosts],
+                                 "link rate MiB/s (labctl rate)", "MiB/s")
         axes.plot(x, [r["tcp"] for r in geo], marker="s", color="grey", label="raw TCP")
-        for host in hosts:
-            axes.plot(x, [r["ship " + host] for r in geo], marker="o", label="log shipping to " + host)
-        axes.set_xlabel("link rate MiB/s (labctl rate)")
-        axes.set_ylabel("MiB/s")
-        axes.set_ylim(bottom=0)
-        axes.legend()
         text += [save(figure, "log_shipping.png"), ""]
     return text
 

@@ -65,18 +65,14 @@ def write_resource(tree, res, state, device_up, messages, since):
     """
     base = "resource-%s/actual-%s/" % (res, tree.host)
     os.makedirs(tree.path(base), exist_ok=True)
-
-    def left():  # leave-resource marked data-HOST before the indicators
-        return tree.get("resource-%s/data-%s" % (res, tree.host)) is None
-
     for name in MESSAGES:
-        tree.set_unless_newer(base + name, messages.get(name, "OK"), since, left)
+        tree.set_unless_newer(base + name, messages.get(name, "OK"), since)
     for name in RATES:
         if device_up or not name.endswith("-if_rate"):
-            tree.set_unless_newer(base + name, "0", since, left)
+            tree.set_unless_newer(base + name, "0", since)
     # is-primary last: whoever sees it flip finds the other indicators of that pass in place
     for name, value in sorted(state.items(), key=lambda item: item[0] == "is-primary"):
-        tree.set_unless_newer(base + name, str(value), since, left)
+        tree.set_unless_newer(base + name, str(value), since)
 
 
 def write_left(tree, res):

@@ -59,17 +59,11 @@ class Tree:
         set_link(self.path(rel), value, stamp)
         return stamp
 
-    def set_unless_newer(self, rel, value, since, left=None):
-        """``set`` unless the link was written after SINCE (by someone else: it is newer news), or it
-        is a ``.deleted`` mark and LEFT() holds: marsadm stamps leave-resource's marks when it makes
-        them and writes them a moment later, so a mark can be older than the pass and still final."""
-        path = self.path(rel)
-        stamp = link_stamp(path)
-        if stamp is not None and stamp > since:
-            return
-        if left is not None and stamp is not None and os.path.islink(path) and os.readlink(path) == ".deleted" and left():
-            return
-        self.set(rel, value)
+    def set_unless_newer(self, rel, value, since):
+        """``set`` unless the link was written after SINCE (by someone else: it is newer news)."""
+        stamp = link_stamp(self.path(rel))
+        if stamp is None or stamp <= since:
+            self.set(rel, value)
 
     def set_if_changed(self, rel, value):
         if self.get(rel) != value:

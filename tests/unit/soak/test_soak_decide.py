@@ -97,29 +97,16 @@ def test_writers_run_on_the_primary_with_its_device_up_outside_a_failed_over_sit
 # ---------------------------------------------------------------- recorded trees
 # The two-host traces (traces/real-mars-A: vm1, vm2) as a fleet of two sites.
 PAIR = {"sites": {"vm1": "site-a", "vm2": "site-b"}, "resources": {"r1": {"replicas": ["vm1", "vm2"], "primary": "vm1"}}}
-EMERGENCY_HOLE = [  # the emergency case of tests/unit/plugins/modules/test_info.yaml: log 6 missing
-    {"file": "resource-r1/log-000000005-vm1", "size": 4096},
-    {"file": "resource-r1/log-000000007-vm1", "size": 4096},
-    {"link": "resource-r1/version-000000005-vm1",
-     "value": "c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5,log-000000005-vm1,4096:448a741712a7ab69d4fa15aef2db1b2a,log-000000004-vm1,0"},
-    {"link": "resource-r1/version-000000007-vm1",
-     "value": "c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7,log-000000007-vm1,4096:c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5,log-000000005-vm1,4096"},
-    {"link": "resource-r1/version-000000007-vm2",
-     "value": "c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7,log-000000007-vm1,4096:c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5,log-000000005-vm1,4096"},
-    {"link": "resource-r1/replay-vm1", "value": "log-000000007-vm1,4096,0"},
-    {"link": "resource-r1/replay-vm2", "value": "log-000000007-vm1,4096,0"}]
 
 
-SPLIT_BRAIN = [  # the split-brain case of test_info.yaml: vm2 was forced primary while cut off and wrote log 5 on its own
-    {"file": "resource-r1/log-000000005-vm2", "size": 4096},
-    {"file": "resource-r1/log-000000005-vm1", "size": 8192},
-    {"link": "resource-r1/version-000000005-vm2",
-     "value": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,log-000000005-vm2,4096:448a741712a7ab69d4fa15aef2db1b2a,log-000000004-vm1,0"},
-    {"link": "resource-r1/version-000000005-vm1",
-     "value": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb,log-000000005-vm1,8192:448a741712a7ab69d4fa15aef2db1b2a,log-000000004-vm1,0"},
-    {"link": "resource-r1/replay-vm2", "value": "log-000000005-vm2,4096,0"},
-    {"link": "resource-r1/replay-vm1", "value": "log-000000005-vm1,8192,0"},
-    {"link": "resource-r1/actual-vm2/is-primary", "value": "1"}]
+def info_case_patch(case_id):
+    """The tree_patch of a case of the info module's tests: the same hand-made state, spelled once."""
+    with open(os.path.join(HERE, "..", "plugins", "modules", "test_info.yaml"), encoding="utf-8") as handle:
+        return next(case["tree_patch"] for case in yaml.safe_load(handle) if case["id"] == case_id)
+
+
+EMERGENCY_HOLE = info_case_patch("emergency_hole_needs_full_sync_although_consistent")  # log 6 missing
+SPLIT_BRAIN = info_case_patch("split_brain_two_primaries_duplicate_logfile")  # vm2 forced primary while cut off, wrote log 5
 
 
 def recorded(recorded_info, tree, patch=None):
