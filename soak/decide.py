@@ -15,9 +15,10 @@ The rules, in order (the first that applies wins):
 
 1. a run was interrupted: the same playbook again, with the same extra vars;
 2. a whole site unreachable for ``grace_s`` (the operator's guard; failover.yml then waits for
-   the MARS window itself) and a resource's primary there: ``failover.yml`` for that site;
-3. a site we failed away from is back: ``split_brain.yml`` with it as the loser, once its hosts
-   show the survivors' primary (or the split brain);
+   the MARS window itself) and a resource's primary there: ``failover.yml`` for that site; one
+   host unreachable that long while the rest of its site is not: ``failover.yml`` for that host;
+3. a site or host we failed away from is back: ``split_brain.yml`` with it as the loser, once its
+   hosts show the survivors' primary (or the split brain);
 4. anything else unreachable, or a fault active: wait;
 5. a split brain left: ``split_brain.yml`` for the losing host;
 6. emergency mode anywhere: wait (space must be freed first); then ``needs_full_sync``:
@@ -48,15 +49,19 @@ class Decision:
                 "stop_writers": [list(w) for w in self.stop_writers]}
 
 
+# lost_since, failed_over: site -> since when; host_lost_since, failed_over_hosts: the same for one
+# host whose site is not wholly lost
+MAPS = ("lost_since", "failed_over", "host_lost_since", "failed_over_hosts")
+
+
 def new_context(grace_s=30.0, lag_limit=4 << 20):
-    return {"grace_s": grace_s, "lag_limit": lag_limit, "lost_since": {}, "failed_over": {}, "last_run": None,
-            "requests": []}
+    return dict({"grace_s": grace_s, "lag_limit": lag_limit, "last_run": None, "requests": []}, **dict((key, {}) for key in MAPS))
 
 
 def _copy(context):
     out = dict(context)
-    for key in ("lost_since", "failed_over"):
-        out[key] = dict(context[key])
+    for key in MAPS:
+        out[key] = dict(context.get(key, {}))
     out["requests"] = list(context["requests"])
     return out
 
@@ -69,14 +74,23 @@ def sites_of(fleet):
 
 
 def observe(context, fleet, infos, now):
-    """Track since when each site is wholly unreachable."""
+    """Track since when each site is wholly unreachable, and each host alone."""
     out = _copy(context)
-    lost = {}
+    lost, lost_hosts = {}, {}
     for site, hosts in sites_of(fleet).items():
         if all(infos.get(h) is None for h in hosts):
-            lost[site] = context["lost_since"].get(site, now)
-    out["lost_since"] = lost
+            lost[site] = out["lost_since"].get(site, now)
+            continue
+        for host in hosts:
+            if infos.get(host) is None:
+                lost_hosts[host] = out["host_lost_since"].get(host, now)
+    out["lost_since"], out["host_lost_since"] = lost, lost_hosts
     return out
+
+
+def failed_away(fleet, context, host):
+    """Whether a failover took the primaries away from ``host`` and its split brain is not repaired yet."""
+    return fleet["sites"].get(host) in context["failed_over"] or host in context["failed_over_hosts"]
 
 
 def after_run(context, decision, rc, interrupted, now):
@@ -86,17 +100,21 @@ def after_run(context, decision, rc, interrupted, now):
     if interrupted or rc != 0:
         return out
     ev = decision.extra_vars
-    if decision.playbook == "failover.yml":
+    if decision.playbook == "failover.yml" and "failover_lost_site" in ev:
         out["failed_over"][ev["failover_lost_site"]] = now
+    elif decision.playbook == "failover.yml":
+        out["failed_over_hosts"][ev["failover_lost_host"]] = now
     elif decision.playbook == "split_brain.yml" and "split_brain_loser_site" in ev:
         out["failed_over"].pop(ev["split_brain_loser_site"], None)
+    elif decision.playbook == "split_brain.yml":
+        out["failed_over_hosts"].pop(ev["split_brain_loser"], None)
     out["requests"] = [r for r in out["requests"] if not (r["playbook"] == decision.playbook and r["extra_vars"] == ev)]
     return out
 
 
 def primary_view(fleet, infos, context):
     """name -> designated primary, as the hosts outside not-yet-repaired failed-over sites report it."""
-    trusted = [h for h, info in sorted(infos.items()) if info is not None and fleet["sites"].get(h) not in context["failed_over"]]
+    trusted = [h for h, info in sorted(infos.items()) if info is not None and not failed_away(fleet, context, h)]
     view = {}
     for name in fleet["resources"]:
         votes = [infos[h]["resources"][name].get("designated_primary") for h in trusted if name in infos[h].get("resources", {})]
@@ -118,7 +136,7 @@ def writer_hosts(fleet, infos, context):
     out = {}
     for name, primary in primary_view(fleet, infos, context).items():
         res = ((infos.get(primary) or {}).get("resources") or {}).get(name) if primary else None
-        if res and res.get("is_primary") and res.get("device_present") and fleet["sites"].get(primary) not in context["failed_over"]:
+        if res and res.get("is_primary") and res.get("device_present") and not failed_away(fleet, context, primary):
             out[name] = primary
     return out
 
@@ -127,37 +145,51 @@ def _run(reason, playbook, extra_vars, stop_writers=()):
     return Decision("run", reason, playbook, extra_vars, list(stop_writers))
 
 
-def _failover(fleet, infos, context, now):
+def _lost_groups(fleet, context):
+    """(what, hosts, since, the failover.yml extra var) of every lost site, then of every lost host."""
     sites = sites_of(fleet)
-    view = primary_view(fleet, infos, context)
     for site, since in sorted(context["lost_since"].items()):
-        if site in context["failed_over"]:
-            continue
-        hit = sorted(n for n, p in view.items() if p in sites[site])
-        survivors = [h for h in fleet["sites"] if h not in sites[site] and infos.get(h) is not None]
+        if site not in context["failed_over"]:
+            yield "site " + site, sites[site], since, {"failover_lost_site": site}
+    for host, since in sorted(context["host_lost_since"].items()):
+        if host not in context["failed_over_hosts"]:
+            yield "host " + host, [host], since, {"failover_lost_host": host}
+
+
+def _failover(fleet, infos, context, now):
+    view = primary_view(fleet, infos, context)
+    for what, hosts, since, lost in _lost_groups(fleet, context):
+        hit = sorted(n for n, p in view.items() if p in hosts)
+        survivors = [h for h in fleet["sites"] if h not in hosts and infos.get(h) is not None]
         if not hit or not survivors:
             continue
         if now - since < context["grace_s"]:
-            return Decision("wait", "site %s unreachable for %.0f s (guard %.0f s)" % (site, now - since, context["grace_s"]))
-        return _run("site %s lost for %.0f s with the primary of %s" % (site, now - since, ", ".join(hit)),
-                    "failover.yml", {"failover_lost_site": site, "confirm_failover": "yes"})
+            return Decision("wait", "%s unreachable for %.0f s (guard %.0f s)" % (what, now - since, context["grace_s"]))
+        return _run("%s lost for %.0f s with the primary of %s" % (what, now - since, ", ".join(hit)),
+                    "failover.yml", dict(lost, confirm_failover="yes"))
     return None
 
 
-def _returning(fleet, infos, context):
+def _returned_groups(fleet, context):
+    """(what, hosts, the split_brain.yml extra var) of every failed-over site, then host."""
     sites = sites_of(fleet)
-    view = primary_view(fleet, infos, context)
     for site in sorted(context["failed_over"]):
-        hosts = sites[site]
+        yield "site " + site, sites[site], {"split_brain_loser_site": site}
+    for host in sorted(context["failed_over_hosts"]):
+        yield "host " + host, [host], {"split_brain_loser": host}
+
+
+def _returning(fleet, infos, context):
+    view = primary_view(fleet, infos, context)
+    for what, hosts, loser in _returned_groups(fleet, context):
         if any(infos.get(h) is None for h in hosts):
             continue
         behind = [(n, h) for n, p in view.items() for h, res in member_facts(infos, n)
                   if h in hosts and res.get("designated_primary") != p and not res.get("split_brain")]
         if behind:
-            return Decision("wait", "site %s is back; waiting for %s to see the primary of %s" % (site, behind[0][1], behind[0][0]))
+            return Decision("wait", "%s is back; waiting for %s to see the primary of %s" % (what, behind[0][1], behind[0][0]))
         stop = [(n, h) for n in sorted(fleet["resources"]) for h, _res in member_facts(infos, n) if h in hosts]
-        return _run("site %s is back after a failover" % site, "split_brain.yml",
-                    {"split_brain_loser_site": site, "confirm_split_brain": "yes"}, stop)
+        return _run("%s is back after a failover" % what, "split_brain.yml", dict(loser, confirm_split_brain="yes"), stop)
     return None
 
 

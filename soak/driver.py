@@ -227,10 +227,14 @@ class Soak:
         result = self.run_playbook(decision.playbook, decision.extra_vars, decision.reason, kill_after)
         now = self.clock()
         if decision.playbook == "failover.yml":
-            site = decision.extra_vars["failover_lost_site"]
-            since = [f["since"] for f in self.active] + [self.ctx["lost_since"].get(site, start)]
-            self.failovers.append({"start": start, "end": now, "hosts": [h for h, s in self.fleet["sites"].items() if s == site],
-                                   "fault_at": min(since)})
+            site = decision.extra_vars.get("failover_lost_site")
+            if site:
+                hosts, lost_at = [h for h, s in self.fleet["sites"].items() if s == site], self.ctx["lost_since"].get(site, start)
+            else:
+                host = decision.extra_vars["failover_lost_host"]
+                hosts, lost_at = [host], self.ctx["host_lost_since"].get(host, start)
+            since = [f["since"] for f in self.active] + [lost_at]
+            self.failovers.append({"start": start, "end": now, "hosts": hosts, "fault_at": min(since)})
         self.ctx = decide.after_run(self.ctx, decision, result.rc, result.interrupted or result.timed_out, now)
 
     def run_playbook(self, playbook, extra_vars, reason, kill_after=None):

@@ -261,16 +261,19 @@ def test_failover_of_a_site_and_split_brain_repair(state):
     for host in (H1, H3):
         wait_for_data(host, "/dev/vdb", sums["r1"])
     refuses(state, "failover", "-e", "failover_lost_site=site-b")
+    refuses(state, "failover", "-e", "failover_lost_site=site-b", "-e", "failover_lost_host=" + H2, "-e", "confirm_failover=yes")
     labctl("--name", LAB, "partition", "site-a", "site-b")
     try:
         labctl("--name", LAB, "crash", H2)
-        args = ("-e", "failover_lost_site=site-b", "-e", "confirm_failover=yes", "-e", "failover_window=10")
-        run = playbook("failover", state["vars"], *args)
+        # H2 is all of site-b: the lost host and the lost site name the same hosts, and the second
+        # run (by site) finds nothing left to do after the first (by host)
+        confirm = ("-e", "confirm_failover=yes", "-e", "failover_window=10")
+        run = playbook("failover", state["vars"], "-e", "failover_lost_host=" + H2, *confirm)
         assert run.rc == 0 and run.recap[H1]["changed"] >= 1, run
         facts = info(H1)["resources"]["r1"]
         assert facts["designated_primary"] == H1 and facts["is_primary"] and facts["device_present"], facts
         assert md5(H1, "/dev/mars/r1") == sums["r1"]
-        run = playbook("failover", state["vars"], *args)
+        run = playbook("failover", state["vars"], "-e", "failover_lost_site=site-b", *confirm)
         assert run.rc == 0 and run.changed() == 0, run
         new = write_data(H1, "r1")
         # the lost site comes back still cut off: H2 goes on as primary there and writes too

@@ -87,7 +87,7 @@ class FakeLab:
             return PlaybookRun(name, -9, "", True, False, kill_after)
         self.clock.sleep(self.playbook_s)
         if name == "failover.yml":
-            lost = [h for h, s in self.fleet["sites"].items() if s == extra_vars["failover_lost_site"]]
+            lost = [h for h, s in self.fleet["sites"].items() if s == extra_vars.get("failover_lost_site")] or [extra_vars.get("failover_lost_host")]
             for res, host in self.primary.items():
                 if host in lost:
                     self.primary[res] = [h for h in self.fleet["resources"][res]["replicas"] if h not in lost][0]

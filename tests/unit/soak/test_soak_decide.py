@@ -69,7 +69,11 @@ def test_observe_remembers_since_when_a_site_is_lost():
     context = decide.observe(context, FLEET, lost, 130)
     assert context["lost_since"] == {"site-b": 100}
     assert decide.observe(context, FLEET, build({}), 140)["lost_since"] == {}
-    assert decide.observe(context, FLEET, build({"unreachable": ["mars1"]}), 150)["lost_since"] == {}  # mars3 is left
+    alone = decide.observe(context, FLEET, build({"unreachable": ["mars1"]}), 150)
+    assert alone["lost_since"] == {} and alone["host_lost_since"] == {"mars1": 150}  # mars3 is left
+    assert decide.observe(alone, FLEET, build({"unreachable": ["mars1"]}), 170)["host_lost_since"] == {"mars1": 150}
+    # the rest of its site goes too: the site is lost, not the host
+    assert decide.observe(alone, FLEET, build({"unreachable": ["mars1", "mars3"]}), 180)["host_lost_since"] == {}
 
 
 def test_after_run_remembers_failover_repair_interruption_and_requests():
@@ -78,6 +82,10 @@ def test_after_run_remembers_failover_repair_interruption_and_requests():
     assert decide.after_run(context, failover, -9, True, 10)["failed_over"] == {}
     context = decide.after_run(context, failover, 0, False, 10)
     assert context["failed_over"] == {"site-b": 10} and not context["last_run"]["interrupted"]
+    by_host = decide.Decision("run", "", "failover.yml", {"failover_lost_host": "mars1", "confirm_failover": "yes"})
+    assert decide.after_run(context, by_host, 0, False, 11)["failed_over_hosts"] == {"mars1": 11}
+    repair = decide.Decision("run", "", "split_brain.yml", {"split_brain_loser": "mars1", "confirm_split_brain": "yes"})
+    assert decide.after_run(decide.after_run(context, by_host, 0, False, 11), repair, 0, False, 12)["failed_over_hosts"] == {}
     repair = decide.Decision("run", "", "split_brain.yml", {"split_brain_loser_site": "site-b", "confirm_split_brain": "yes"})
     assert decide.after_run(context, repair, 0, False, 20)["failed_over"] == {}
     context["requests"] = [{"playbook": "handover.yml", "extra_vars": {"handover_resource": "r2", "handover_target": "mars3"}}]

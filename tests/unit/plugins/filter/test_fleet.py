@@ -102,6 +102,17 @@ def test_failover_chooses_one_survivor_per_lost_resource():
     assert sorted(taken) == ["r1", "r2"]
 
 
+def test_failover_of_one_lost_host_keeps_the_preferred_order():
+    """failover.yml -e failover_lost_host=a1, a2 of the same site alive: the preferred primary of the other
+    site takes r1; r2 has no surviving preferred primary, so its first surviving replica, a2, takes it."""
+    from ansible_collections.georep.mars.plugins.filter.failover_targets import failover_targets
+    resources = [{"name": "r1", "replicas": ["a1", "a2", "b1"], "preferred_primaries": ["a1", "b1"]},
+                 {"name": "r2", "replicas": ["a1", "a2", "b1"], "preferred_primaries": ["a1"]}]
+    state = {"r1": {"designated_primary": "a1"}, "r2": {"designated_primary": "a1"}}
+    assert failover_targets(resources, state, ["a1"], "b1") == ["r1"]
+    assert failover_targets(resources, state, ["a1"], "a2") == ["r2"]
+
+
 @pytest.mark.parametrize("measured, expected", [
     ({"/dev/vdb": 67108864}, []),
     ({"/dev/vdb": None}, ["host 'a1', resource 'r1': disk '/dev/vdb' does not exist on a1; create the LV/partition "
