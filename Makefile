@@ -12,7 +12,7 @@ help:
 	@echo "make lab    install what is missing, build the host image, start 3 lab hosts, run playbooks/site.yml"
 	@echo "make test   install what is missing and run every test (unit, sanity, lint, molecule, lab)"
 	@echo "make lab-down / clean-lab / unit / sanity / lint / molecule / labtest / bench"
-	@echo "make soak   chaos soak on the lab (issue #16): SOAK_FAULTS=100 SOAK_SEED=1 SOAK_MINUTES=600; report in soak/report.md"
+	@echo "make soak   chaos soak on the lab (issue #16): SOAK_FAULTS=100 SOAK_SEED=1 SOAK_MINUTES=600 SOAK_PACE=1; report in soak/report.md"
 	@echo "make soak-short  the same with 10 faults in at most 75 minutes; report in build/soak/short"
 	@echo "make realmars  the collection on the real MARS module in qemu VMs (needs GEOREP_MARS_GIT)"
 	@echo "make ee     the AWX execution environment image georep-mars-ee:latest (offline: EE_ARGS=..., see docs/awx.md)"
@@ -60,8 +60,9 @@ SOAK_FAULTS ?= 100
 SOAK_SEED ?= 1
 SOAK_MINUTES ?= 600
 SOAK_REPORT ?= soak
+SOAK_PACE ?= 1
 soak: deps lab-up site
-	python3 -m soak run --faults $(SOAK_FAULTS) --seed $(SOAK_SEED) --max-minutes $(SOAK_MINUTES) --report-dir $(SOAK_REPORT)
+	python3 -m soak run --faults $(SOAK_FAULTS) --seed $(SOAK_SEED) --max-minutes $(SOAK_MINUTES) --pace $(SOAK_PACE) --report-dir $(SOAK_REPORT)
 
 # The short variant (about an hour), its report under build/ instead of the committed one.
 soak-short:

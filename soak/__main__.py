@@ -37,7 +37,7 @@ def lab_layout(lab_name, hosts=3, sites=2):
 
 def cmd_schedule(args):
     _lab, layout, _fleet = lab_layout(args.lab)
-    slots = nemesis.make_schedule(args.seed, args.faults, args.max_minutes * 60 - args.final_s, layout, recovery_s=args.allowance_s)
+    slots = nemesis.make_schedule(args.seed, args.faults, args.max_minutes * 60 - args.final_s, layout, recovery_s=args.allowance_s, pace=args.pace)
     for slot in slots:
         print(json.dumps(slot.to_dict(), sort_keys=True))
     return 0
@@ -69,7 +69,7 @@ def cmd_run(args):
     out = args.out or os.path.join(REPO, "build", "soak", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
     args.soak_id = args.soak_id or "%08x" % (int(time.time()) & 0xFFFFFFFF)
-    slots = nemesis.make_schedule(args.seed, args.faults, args.max_minutes * 60 - args.final_s, layout, recovery_s=args.allowance_s)
+    slots = nemesis.make_schedule(args.seed, args.faults, args.max_minutes * 60 - args.final_s, layout, recovery_s=args.allowance_s, pace=args.pace)
     vars_file = None
     if args.lab != "lab":
         vars_file = os.path.join(out, "fleet-vars.json")
@@ -99,6 +99,7 @@ def parser():
         s.add_argument("--allowance", dest="allowance_s", type=float, default=150,
                        help="seconds of recovery the schedule plans per fault (the deadline is the hard bound)")
         s.add_argument("--final", dest="final_s", type=float, default=1200, help="seconds kept for the final heal and checks")
+        s.add_argument("--pace", type=float, default=1.0, help="scales every gap and hold of the schedule (0.5: half as long)")
     run = sub.choices["run"]
     run.add_argument("--out", help="events, playbook logs (default build/soak/DATE)")
     run.add_argument("--report-dir", help="where report.md and timeline.png go (default: --out); 'make soak' uses soak/")

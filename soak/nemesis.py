@@ -146,11 +146,13 @@ CATALOGUE = {
 }
 
 
-def make_schedule(seed, count, budget_s, layout, gap_s=(10, 60), recovery_s=240, kinds=None):
+def make_schedule(seed, count, budget_s, layout, gap_s=(10, 60), recovery_s=240, kinds=None, pace=1.0):
     """Up to ``count`` slots whose gaps, holds and a recovery allowance each fit in ``budget_s``.
 
     ``layout``: ``{"hosts": [...], "sites": {site: [hosts]}, "resources": {name: {"replicas", "primary"}}}``.
     The same seed and layout give the same schedule.  ``kinds`` limits the catalogue to these names.
+    ``pace`` scales every gap and hold (0.5: twice as many faults in the same time, fewer of the site
+    losses outlast the operator's guard and the MARS window).
     """
     rng = random.Random(seed)
     names = sorted(n for n in CATALOGUE if kinds is None or n in kinds)
@@ -161,8 +163,8 @@ def make_schedule(seed, count, budget_s, layout, gap_s=(10, 60), recovery_s=240,
     for index in range(count):
         name = rng.choices(names, weights)[0]
         make, _weight, (low, high) = CATALOGUE[name]
-        gap = round(rng.uniform(*gap_s), 1)
-        hold = round(rng.uniform(low, high), 1)
+        gap = round(rng.uniform(*gap_s) * pace, 1)
+        hold = round(rng.uniform(low, high) * pace, 1)
         if used + gap + hold + recovery_s > budget_s:
             break
         used += gap + hold + recovery_s

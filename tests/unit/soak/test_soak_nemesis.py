@@ -40,6 +40,14 @@ def test_bounded_in_count_and_time():
         assert low <= slot.hold_s <= high and 10 <= slot.gap_s <= 60
 
 
+def test_pace_scales_gaps_and_holds_of_the_same_faults():
+    full, half = schedule(count=30), schedule(count=30, pace=0.5)
+    assert [s.fault.to_dict() for s in full] == [s.fault.to_dict() for s in half]
+    for slow, fast in zip(full, half):
+        assert abs(fast.gap_s - slow.gap_s / 2) <= 0.1 and abs(fast.hold_s - slow.hold_s / 2) <= 0.1
+    assert len(schedule(count=100, budget=3600, recovery_s=60, pace=0.5)) > len(schedule(count=100, budget=3600, recovery_s=60))
+
+
 def test_every_kind_appears_in_a_long_schedule():
     assert {s.fault.name for s in schedule()} == set(nemesis.CATALOGUE)
 
