@@ -156,10 +156,15 @@ class Soak:
             self.ev.emit("note", text="%s: could not start a writer on %s" % (name, host))
             return
         new = {"host": host, "writer": writer, "resource": name, "t": self.clock()}
+        start = self.wait_start_line(new)
+        if start and start.stop and not start.start:
+            # it stopped before its scan ended (the device failed, e.g. the module was just killed):
+            # it wrote nothing, so it is no run of the chain; the next start compares with the run before
+            self.ev.emit("writer_failed", resource=name, host=host, writer=writer, reason=start.stop.get("reason"))
+            return
         old = self.runs.get(name, [])[-1] if self.runs.get(name) else None
         self.runs.setdefault(name, []).append(new)
         self.writers[name] = new
-        start = self.wait_start_line(new)
         self.ev.emit("writer_start", resource=name, host=host, writer=writer, after_seq=start.after_seq if start else None,
                      direct=(start.start or {}).get("direct") if start else None, note=(start.start or {}).get("note") if start else None)
         if old:

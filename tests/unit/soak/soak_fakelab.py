@@ -32,6 +32,7 @@ class FakeLab:
         self.logs = {}  # writer -> lines
         self.next_seq = {}  # writer -> next seq
         self.calls = []
+        self.failing_starts = []  # (host, resource): its next writer start fails in its scan (the device returns EIO)
 
     # ------------------------------------------------------------ the model
     def _ack(self):
@@ -97,6 +98,10 @@ class FakeLab:
         return PlaybookRun(name, 0, "PLAY RECAP\n" + recap, False, False, self.playbook_s)
 
     def start_writer(self, host, resource, soak, writer, rate, max_seconds):
+        if (host, resource) in self.failing_starts:
+            self.failing_starts.remove((host, resource))
+            self._line(writer, event="stop", reason="error: [Errno 5] Input/output error", last_acked=None, t=self.clock())
+            return True
         records = self.device[resource]
         after, after_writer = records[-1] if records else (0, None)
         self.next_seq[writer] = after + 1

@@ -69,3 +69,22 @@ def test_the_deadline_stops_injecting_and_still_checks(tmp_path):
     assert not [e for e in log if e["type"] == "fault_start"]
     assert any(e["type"] == "check" and e["kind"] == "final_info" for e in log)
     assert log[-1]["type"] == "soak_end"
+
+
+def test_a_writer_that_fails_in_its_scan_is_no_run_of_the_chain(tmp_path):
+    """Seen on the lab: a writer started just after the module was killed stops with EIO before its
+    start line. It wrote nothing; the run after it resumes where the run before it ended. Here the
+    first writer of r2 on mars3 after the failover fails so."""
+    clock = Clock()
+    lab = FakeLab(FLEET, clock)
+    lab.failing_starts = [("mars3", "r2")]
+    log_path = str(tmp_path / "events.jsonl")
+    log = events.EventLog(log_path, clock=clock)
+    driver.Soak(lab, FLEET, LAYOUT, SLOTS[:1], log, opts(faults=1), clock=clock, sleep=clock.sleep).run()
+    log.close()
+    log = events.read_events(log_path)
+    assert [c for c in log if c["type"] == "check" and not c["ok"]] == []
+    assert report.summarise(log)["findings"] == []
+    failed = [e for e in log if e["type"] == "writer_failed"]
+    assert len(failed) == 1 and "Input/output error" in failed[0]["reason"]
+    assert failed[0]["writer"] not in [e["writer"] for e in log if e["type"] == "writer_start"]
