@@ -9,6 +9,7 @@ Run as root: ``python3 lab/labctl.py COMMAND`` (``make lab-up`` / ``make lab-dow
 """
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -142,6 +143,15 @@ def image_digest():
 
 
 def build_image(force=False):
+    """Builds the host image unless the cached one has the current recipe. Two labs started at once
+    (make test starts two) take turns: the second finds the image the first built."""
+    os.makedirs(STATE_DIR, exist_ok=True)
+    with open(os.path.join(STATE_DIR, "image.lock"), "w", encoding="ascii") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build_image(force)
+
+
+def _build_image(force):
     wanted = image_digest()
     have = podman("image", "inspect", "--format", "{{ index .Labels \"georep.recipe\" }}", IMAGE,
                   check=False, capture=True)
@@ -359,7 +369,8 @@ def to_yaml(data, indent=0):
 
 def ensure_chain():
     if run(["iptables", "-L", CHAIN, "-n"], check=False, quiet=True).returncode != 0:
-        run(["iptables", "-N", CHAIN])
+        run(["iptables", "-N", CHAIN], check=False, quiet=True)  # another lab may create it at the same moment
+        run(["iptables", "-L", CHAIN, "-n"], quiet=True)
     if run(["iptables", "-C", "FORWARD", "-j", CHAIN], check=False, quiet=True).returncode != 0:
         run(["iptables", "-I", "FORWARD", "1", "-j", CHAIN])
 
@@ -454,11 +465,7 @@ def stop_delayers():
 
 
 def heal(lab):
-    """The default lab flushes the whole chain (as always); a named lab removes only its own rules."""
-    if lab.name == "lab":
-        run(["iptables", "-F", CHAIN], check=False, quiet=True)
-        stop_delayers()
-        return
+    """Removes this lab's rules only: another lab may run its own faults beside it ('cleanup' flushes all)."""
     remaining = []
     for rule in chain_rules():
         if own_rule(lab, rule):

@@ -8,6 +8,8 @@ labctl() { python3 lab/labctl.py "$@"; }
 passed=() failed=() skipped=()
 
 LOGS=build/test-logs
+SECOND_LAB=pb  # the lab of the tests that build their cluster with playbooks (see lab_suite)
+SECOND_LAB_TESTS=(tests/lab/test_modules_integration.py tests/lab/test_playbooks.py)
 rm -rf "$LOGS"; mkdir -p "$LOGS"
 
 step() {  # step NAME CMD...: its output also goes to $LOGS/NAME.log, for the summary
@@ -50,6 +52,7 @@ skip() {  # skip NAME REASON: a step this machine cannot run, named in the summa
 finish() {
   for pid in "${background_pids[@]}"; do kill -- "$pid" 2>/dev/null; done
   labctl down --volumes >/dev/null 2>&1 || true
+  labctl --name "$SECOND_LAB" down --volumes >/dev/null 2>&1 || true
   echo "=================== summary"
   for s in "${passed[@]}"; do echo "PASS $s"; done
   for s in "${failed[@]}"; do
@@ -63,16 +66,26 @@ finish() {
 }
 trap finish EXIT
 
-lab_suite() {  # the lab's hosts, then tests/lab/test_site.py rolls site.yml out (bare, --check, converge, again, --check) and the rest
-  labctl up || { echo "lab-up failed: the lab tests did not run"; return 3; }
-  pytest -q -p no:cacheprovider --durations=25 -m "not slow" tests/lab
-  local rc=$?
-  labctl down --volumes
+# The lab tests run on two labs at once: the tests that build their cluster from bare hosts with
+# playbooks (test_modules_integration, test_playbooks) on a lab of their own, "pb" (hosts pb1..3);
+# the rest on the default lab, where tests/lab/test_site.py rolls site.yml out (bare, --check,
+# converge, again, --check). Each lab's faults and heals touch only its own hosts.
+lab_suite() {  # lab_suite NAME PYTEST-ARGS...: that lab up, the tests, that lab down
+  local name=$1 rc; shift
+  labctl --name "$name" up || { echo "lab $name did not come up: its tests did not run"; return 3; }
+  pytest -q -p no:cacheprovider --durations=25 -m "not slow" "$@"
+  rc=$?
+  labctl --name "$name" down --volumes
   return $rc
+}
+second_lab_suite() {  # runs in the background's subshell: the exports stay there
+  export GEOREP_IT_LAB=$SECOND_LAB GEOREP_PB_LAB=$SECOND_LAB
+  lab_suite "$SECOND_LAB" "${SECOND_LAB_TESTS[@]}"
 }
 
 step cleanup labctl cleanup
-background labtest lab_suite
+background labtest lab_suite lab "${SECOND_LAB_TESTS[@]/#/--ignore=}" tests/lab
+background labtest-playbooks second_lab_suite
 step unit-2.19 pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile tests/unit tests/emulator
 # tests/unit/soak: controller tooling that does not depend on the ansible-core release (and needs matplotlib, in .venv only)
 step unit-2.18 .venv-2.18/bin/python -m pytest -q -p no:cacheprovider -m "not slow" --ignore=tests/unit/soak tests/unit
@@ -81,6 +94,7 @@ step lint tools/lint.sh
 step galaxy tools/galaxy-check.sh
 step sanity tools/sanity.sh
 collect labtest
+collect labtest-playbooks
 # The real MARS module (qemu VMs) and the real marsadm need the MARS sources, which CI cannot fetch.
 if [ -z "${GEOREP_MARS_GIT:-}" ]; then
   skip realmars "GEOREP_MARS_GIT is not set (the git directory of a clone of github:schoebel/mars); 'make realmars' runs the collection on the real module in qemu VMs"
