@@ -23,6 +23,13 @@ SKIPPED_NAMES = (".", "ignore")
 ANY_UUID = "(any)"
 
 
+def is_pass_link(rel):
+    """A link the kernel rewrites on every main-loop pass: the indicators (``actual-*``) and
+    ``actsize-HOST``.  A new value of one needs no reaction: merging it must not wake the main loop,
+    or every pass of a peer would start a pass here, whose links wake the peers in turn."""
+    return "actual-" in rel or os.path.basename(rel).startswith("actsize-")
+
+
 def is_peer_logfile(name, host):
     """``log-NNNNNNNNN-ORIGIN`` written by another host (only those are copied)."""
     return name.startswith("log-") and not name.endswith("-" + host)
@@ -167,7 +174,7 @@ class Tree:
             elif kind == "l":
                 if self.ordered_symlink(local_rel, value, mtime):
                     # indicators change on every pass; only switches and the like need a reaction
-                    changed = changed or "actual-" not in local_rel
+                    changed = changed or not is_pass_link(local_rel)
                     if not rebase and name.startswith(("primary", "systemd")):
                         systemd.append(local_rel)
             elif kind == "f" and not rebase and is_peer_logfile(name, self.host):
