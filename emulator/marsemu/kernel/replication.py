@@ -153,7 +153,7 @@ class Tree:
         newest = 0
         try:
             for rel, kind, value, mtime, size in entries:
-                parent, _, name = rel.rpartition("/")
+                parent, name = rel.rpartition("/")[::2]
                 if name.startswith(SKIPPED_NAMES) or rel.count("/") >= MAX_DEPTH:
                     continue
                 if mtime > newest:

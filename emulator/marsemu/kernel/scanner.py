@@ -101,7 +101,7 @@ class Scanner:
     def restamped(self, rel, value, stamp):
         """REL (a link of value VALUE) got the new mtime STAMP in place, by this process: a change its
         directory's ctime does not show."""
-        parent, _, name = rel.rpartition("/")
+        parent, name = rel.rpartition("/")[::2]
         listing = self._listings.get(parent)
         if listing is not None and name in listing.entries:
             listing.entries[name] = ("l", value, stamp)
