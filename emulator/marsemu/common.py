@@ -115,17 +115,22 @@ def set_link(path, value, stamp):
     A directory of the same name is removed first (it must be empty, as with marsadm).
     """
     directory, name = os.path.split(path)
-    os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, ".tmp.%d.%s" % (os.getpid(), name))
+    # three system calls when all is well (the emulated module writes hundreds of links a second)
     try:
-        os.unlink(tmp)
+        os.symlink(value, tmp)
     except FileNotFoundError:
-        pass
-    os.symlink(value, tmp)
+        os.makedirs(directory, exist_ok=True)
+        os.symlink(value, tmp)
+    except FileExistsError:  # left behind by an interrupted write
+        os.unlink(tmp)
+        os.symlink(value, tmp)
     os.utime(tmp, ns=(stamp, stamp), follow_symlinks=False)
-    if os.path.isdir(path) and not os.path.islink(path):
+    try:
+        os.rename(tmp, path)
+    except IsADirectoryError:
         os.rmdir(path)
-    os.rename(tmp, path)
+        os.rename(tmp, path)
 
 
 def delete_link(path, stamp):

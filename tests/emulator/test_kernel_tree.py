@@ -193,3 +193,43 @@ def test_kill9_and_restart_keeps_the_tree(formed):
     h2.start()
     wait_until(lambda: h2.get("userspace/while-down") == "1", what="catch-up after restart")
     assert h2.get("userspace/persist") == "yes" and h2.get("uuid") == h1.get("uuid")
+
+
+def test_quick_changes_all_arrive_and_the_last_wins(formed):
+    """Changes in quick succession, some in the same clock tick as a peer's pull of the tree, all
+    reach the peers within a few pulls (the dentry scanner reads a directory again only when it
+    changed, issue #15)."""
+    h1, h2, h3 = formed.hosts
+    for turn in range(5):
+        started = time.monotonic()
+        for step in range(3):
+            h1.set("userspace/quick", "%d-%d" % (turn, step))
+        h1.set("userspace/quick-%d" % turn, "1")
+        if turn:
+            h1.delete("userspace/quick-%d" % (turn - 1))
+        for host in (h2, h3):
+            wait_until(lambda h=host, t=turn: h.get("userspace/quick") == "%d-2" % t and h.get("userspace/quick-%d" % t) == "1"
+                       and (not t or h.get("userspace/quick-%d" % (t - 1)) is None), timeout=3,
+                       what="turn %d on %s" % (turn, host.name))
+        assert time.monotonic() - started < 3
+
+
+def test_a_link_removed_here_comes_back_from_the_peers(formed):
+    """A locally rm'ed link comes back from the peers (KDEV:1631-1661), although their entry of it
+    did not change since the last pull."""
+    h1, h2 = formed.hosts[:2]
+    h1.set("userspace/back", "1")
+    wait_until(lambda: h2.get("userspace/back") == "1", what="the link on h2")
+    os.unlink(h2.path("userspace/back"))
+    wait_until(lambda: h2.get("userspace/back") == "1", timeout=3, what="the link back on h2")
+
+
+def test_a_restarted_host_gets_back_what_it_lost_while_down(formed):
+    h1, h2, h3 = formed.hosts
+    h1.set("userspace/kept", "1")
+    wait_until(lambda: h2.get("userspace/kept") == "1", what="the link on h2")
+    h2.stop()
+    os.unlink(h2.path("userspace/kept"))
+    os.unlink(h2.path("ips/ip-h3"))
+    h2.start()
+    wait_until(lambda: h2.get("userspace/kept") == "1" and h2.get("ips/ip-h3") == h3.ip, what="h2's tree complete again")

@@ -14,13 +14,27 @@ import stat
 
 from marsemu.common import DELETED, format_stamp, link_stamp, read_link, set_link
 from marsemu.kernel import net
+from marsemu.kernel.scanner import MAX_DEPTH, Scanner
 
 LOG = logging.getLogger(__name__)
 
-MAX_DEPTH = 3
 USABLE_DIRS = ("resource-", "todo-", "actual-", "defaults")
 SKIPPED_NAMES = (".", "ignore")
 ANY_UUID = "(any)"
+
+
+def is_pass_link(rel):
+    """A link the kernel rewrites on every main-loop pass: the indicators (``actual-*``) and
+    ``actsize-HOST``.  A new value of one needs no reaction: merging it must not wake the main loop,
+    or every pass of a peer would start a pass here, whose links wake the peers in turn."""
+    return "actual-" in rel or os.path.basename(rel).startswith("actsize-")
+
+
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def is_peer_logfile(name, host):
@@ -35,6 +49,7 @@ class Tree:
         self.paths = paths
         self.clock = clock
         self.host = host
+        self.scanner = Scanner(paths.mars)
 
     def path(self, rel):
         return os.path.join(self.paths.mars, rel)
@@ -88,36 +103,7 @@ class Tree:
 
     def scan(self):
         """The dentry list sent to peers: ``[rel, kind, link value, mtime_ns, size]``."""
-        entries = []
-
-        def walk(rel, depth):
-            try:
-                names = sorted(os.listdir(self.path(rel)))
-            except OSError:
-                return
-            for name in names:
-                if name.startswith("."):
-                    continue
-                sub = os.path.join(rel, name) if rel else name
-                try:
-                    st = os.lstat(self.path(sub))
-                except OSError:
-                    continue
-                if os.path.stat.S_ISLNK(st.st_mode):
-                    try:
-                        value = os.readlink(self.path(sub))
-                    except OSError:
-                        continue
-                    entries.append([sub, "l", value, st.st_mtime_ns, 0])
-                elif os.path.stat.S_ISDIR(st.st_mode):
-                    entries.append([sub, "d", None, st.st_mtime_ns, 0])
-                    if depth < MAX_DEPTH:
-                        walk(sub, depth + 1)
-                elif os.path.stat.S_ISREG(st.st_mode) and name.startswith("log-"):
-                    entries.append([sub, "f", None, st.st_mtime_ns, st.st_size])
-
-        walk("", 1)
-        return entries
+        return self.scanner.scan()
 
     def ordered_symlink(self, rel, value, stamp):
         """Write ``value`` with ``stamp`` unless the local object is as new or newer."""
@@ -133,6 +119,14 @@ class Tree:
         if st is not None and os.path.stat.S_ISDIR(st.st_mode):
             # the kernel never turns a directory into a link (only marsadm rmdirs empty ones)
             return False
+        if st is not None and stat.S_ISLNK(st.st_mode) and is_pass_link(rel) and _readlink(path) == value:
+            # a peer's indicator, rewritten by its pass with the same value: only the stamp is news.
+            # Stamped in place, as the values and stamps every reader sees are those of MARS's new link,
+            # without the new inode (hundreds a second on an idle fleet, the bulk of its CPU time)
+            os.utime(path, ns=(stamp, stamp), follow_symlinks=False)
+            self.scanner.restamped(rel, value, stamp)
+            self.clock.witness(stamp)
+            return True
         if not os.path.isdir(os.path.dirname(path)):
             return False
         if st is not None and os.path.stat.S_ISREG(st.st_mode):
@@ -151,27 +145,39 @@ class Tree:
         changed = False
         logfiles = []
         systemd = []
-        for rel, kind, value, mtime, size in entries:
-            name = os.path.basename(rel)
-            if name.startswith(SKIPPED_NAMES) or rel.count("/") >= MAX_DEPTH:
-                continue
-            self.clock.witness(mtime)
-            local_rel = os.path.join(rebase, rel) if rebase else rel
-            path = self.path(local_rel)
-            if kind == "d":
-                if name.startswith(USABLE_DIRS) and not os.path.lexists(path):
-                    parent = os.path.dirname(path)
-                    if os.path.isdir(parent):
-                        os.mkdir(path)
-                        changed = True
-            elif kind == "l":
-                if self.ordered_symlink(local_rel, value, mtime):
-                    # indicators change on every pass; only switches and the like need a reaction
-                    changed = changed or "actual-" not in local_rel
-                    if not rebase and name.startswith(("primary", "systemd")):
-                        systemd.append(local_rel)
-            elif kind == "f" and not rebase and is_peer_logfile(name, self.host):
-                logfiles.append((local_rel, size))
+        # the local entries as of now: what is as new here costs no system call (this loop runs over
+        # every peer's whole tree every second)
+        known = (lambda parent, name: None) if rebase else self.scanner.known
+        if not rebase:
+            self.scanner.refresh()
+        newest = 0
+        try:
+            for rel, kind, value, mtime, size in entries:
+                parent, name = rel.rpartition("/")[::2]
+                if name.startswith(SKIPPED_NAMES) or rel.count("/") >= MAX_DEPTH:
+                    continue
+                if mtime > newest:
+                    newest = mtime
+                local = known(parent, name)
+                if kind == "l" and local is not None and local[0] != "f" and local[2] >= mtime:
+                    continue  # ordered_symlink would keep the local one (a logfile's own mtime is looked at there)
+                local_rel = os.path.join(rebase, rel) if rebase else rel
+                if kind == "d":
+                    path = self.path(local_rel)
+                    if local is None and name.startswith(USABLE_DIRS) and not os.path.lexists(path):
+                        if os.path.isdir(os.path.dirname(path)):
+                            os.mkdir(path)
+                            changed = True
+                elif kind == "l":
+                    if self.ordered_symlink(local_rel, value, mtime):
+                        # indicators change on every pass; only switches and the like need a reaction
+                        changed = changed or not is_pass_link(local_rel)
+                        if not rebase and name.startswith(("primary", "systemd")):
+                            systemd.append(local_rel)
+                elif kind == "f" and not rebase and is_peer_logfile(name, self.host):
+                    logfiles.append((local_rel, size))
+        finally:
+            self.clock.witness(newest)
         return changed, logfiles, systemd
 
     def apply_deletions(self):
