@@ -83,7 +83,11 @@ second_lab_suite() {  # runs in the background's subshell: the exports stay ther
   lab_suite "$SECOND_LAB" "${SECOND_LAB_TESTS[@]}"
 }
 
-step cleanup labctl cleanup
+if [ -n "${GEOREP_KEEP_LABS:-}" ]; then  # cleanup removes every lab, also one that a soak or bench uses now
+  skip cleanup "GEOREP_KEEP_LABS is set: the labs of another run (a soak, a bench) are left alone"
+else
+  step cleanup labctl cleanup
+fi
 background labtest lab_suite lab "${SECOND_LAB_TESTS[@]/#/--ignore=}" tests/lab
 background labtest-playbooks second_lab_suite
 step unit-2.19 pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile tests/unit tests/emulator
