@@ -83,7 +83,9 @@ options:
     description:
       - After creating, wait until C(/dev/mars/NAME) is present; after joining (or on an existing secondary),
         wait until the initial sync is complete and the replica is consistent.
-      - Waits at most O(timeout) seconds and fails with the progress reached when the time is up.
+      - Waits at most O(timeout) seconds and fails with the progress reached when the time is up. With
+        O(resources), the resources that are not there yet wait in turn, each up to O(timeout); those already
+        there cost nothing, so a run that changes nothing still reads C(/mars) once.
     type: bool
     default: false
   delete:
