@@ -83,7 +83,9 @@ options:
     description:
       - After creating, wait until C(/dev/mars/NAME) is present; after joining (or on an existing secondary),
         wait until the initial sync is complete and the replica is consistent.
-      - Waits at most O(timeout) seconds and fails with the progress reached when the time is up.
+      - Waits at most O(timeout) seconds and fails with the progress reached when the time is up. With
+        O(resources), the resources that are not there yet wait in turn, each up to O(timeout); those already
+        there cost nothing, so a run that changes nothing still reads C(/mars) once.
     type: bool
     default: false
   delete:
@@ -310,27 +312,31 @@ class ResourceModule(object):
                     self.name, now.size))
         return True
 
-    def wait(self):
-        """Wait for the device (designated primary) or the initial sync (secondary)."""
-        timeout = self.ctx.timeout
-        res = self.ctx.state().resource(self.name)
+    def settled(self, state):
+        """Nothing left to wait for in STATE: the device is there (designated primary), or the initial
+        sync is complete and the replica consistent (secondary)."""
+        res = state.resource(self.name)
         if res.designated_primary == self.host:
-            current, reached = self.ctx.wait_for(
-                lambda s: s.resource(self.name).device_present(self.host), timeout)
-            if not reached:
-                self.fail("device /dev/mars/%s did not appear on %s within %d s; check 'marsadm view %s' and the "
-                          "kernel log." % (self.name, self.host, timeout, self.name))
+            return res.device_present(self.host)
+        return res.sync_rest(self.host) == 0 and res.consistent(self.host)
+
+    def wait(self, current):
+        """Wait for the device (designated primary) or the initial sync (secondary), starting from
+        CURRENT, a state read after the last change: a settled resource costs no further read of /mars."""
+        if self.settled(current):
             return current
-        current, reached = self.ctx.wait_for(
-            lambda s: s.resource(self.name).sync_rest(self.host) == 0 and s.resource(self.name).consistent(self.host),
-            timeout)
-        if not reached:
-            now = current.resource(self.name)
-            progress = now.to_dict(self.host)
-            self.fail("initial sync of resource '%s' on %s not finished within %d s: %d bytes left (%s%% done); "
-                      "wait longer (timeout) or check 'marsadm view %s'." % (
-                          self.name, self.host, timeout, progress['sync_rest'], progress['sync_percent'], self.name))
-        return current
+        timeout = self.ctx.timeout
+        current, reached = self.ctx.wait_for(self.settled, timeout)
+        if reached:
+            return current
+        now = current.resource(self.name)
+        if now.designated_primary == self.host:
+            self.fail("device /dev/mars/%s did not appear on %s within %d s; check 'marsadm view %s' and the "
+                      "kernel log." % (self.name, self.host, timeout, self.name))
+        progress = now.to_dict(self.host)
+        self.fail("initial sync of resource '%s' on %s not finished within %d s: %d bytes left (%s%% done); "
+                  "wait longer (timeout) or check 'marsadm view %s'." % (
+                      self.name, self.host, timeout, progress['sync_rest'], progress['sync_percent'], self.name))
 
     # ---------------------------------------------------------------- absent
     def state_absent(self, current, res):
@@ -389,7 +395,7 @@ class ResourceModule(object):
             changed, after = self.state_present(current, res)
             final = self.ctx.state() if not self.ctx.check_mode else current
             if self.params['wait'] and not self.ctx.check_mode:
-                final = self.wait()
+                final = self.wait(final)
             facts = final.resource(self.name).to_dict(self.host)
             result['sync'] = sync_progress(facts)
         else:
@@ -442,8 +448,9 @@ def run_many(module):
             current = ctx.state()
         changed = changed or item_changed
     if module.params['wait'] and not ctx.check_mode:
+        # Each resource waits up to timeout, one after the other; a settled one reads nothing.
         for item in items:
-            current = item.wait()
+            current = item.wait(current)
     facts = dict((item.name, current.resource(item.name).to_dict(ctx.host)) for item in items)
     ctx.exit(changed, before, after, resources=facts,
              sync=dict((name, sync_progress(fact)) for name, fact in facts.items()))

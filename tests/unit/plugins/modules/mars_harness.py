@@ -82,6 +82,7 @@ class Lab(object):
         self.calls = list(case.get('calls', []))
         self.sleeps = list(case.get('sleeps', []))
         self.ran = []
+        self.reads = 0
         self.warnings = []
         self.clock_value = 1000.0
         self.now_value = None
@@ -200,6 +201,13 @@ def lab_factory(tmp_path, monkeypatch):
         monkeypatch.setattr(env, 'clock', lambda self: lab.clock_value)
         monkeypatch.setattr(env, 'sleep', lambda self, seconds: lab.sleep(seconds))
         monkeypatch.setattr(env, 'block_device_size', lambda self, path: lab.block_device_size(path))
+        read_tree = env.read_tree
+
+        def counted_read_tree(self):
+            lab.reads += 1
+            return read_tree(self)
+
+        monkeypatch.setattr(env, 'read_tree', counted_read_tree)
 
         bins = dict(case.get('bins', {'marsadm': '/usr/sbin/marsadm', 'modprobe': '/usr/sbin/modprobe'}))
 
@@ -268,6 +276,8 @@ def run_case(lab_factory):
             assert result.get('msg') == expect['msg'], result.get('msg')
         for fragment in expect.get('msg_contains', []):
             assert fragment in result.get('msg', ''), result.get('msg')
+        if 'reads' in expect:
+            assert lab.reads == expect['reads'], 'read /mars %d times, expected %d' % (lab.reads, expect['reads'])
         if 'warnings' in expect:
             assert lab.warnings == expect['warnings'], lab.warnings
         if 'result' in expect:
