@@ -169,6 +169,13 @@ BEFORE = (
     ("no-op `site.yml`, 3 hosts x 3 resources", "70 tasks per host, 71 s", "file_set module, checks once in the first play, "
      "static imports: 40 tasks per host"),
     ("no-op `site.yml` on the lab (farm-bench, alternating, 2026-12-07)", "36.7 s (commit 79a4403)", "21.2 s (ratio 0.58)"),
+    ("no-op `site.yml`, 3 hosts x 50 vs x 1 resources", "40.9 s vs 20.7 s: 1.97 x (2026-12-07 02:56, load 2-4); the "
+     "resources role 11.9 s vs 2.4 s", "the `resource` module waits from the state it read last, so a settled resource costs no "
+     "second read of /mars (it read the tree twice per resource): 45.0 s vs 38.1 s, 1.18 x (above, load 6-9 beside the soak); "
+     "at 50, old and new alternating on one lab: 78.0 s -> 67.5 s, the resources role 19.6 s -> 7.3 s (load 10-12)"),
+    ("idle CPU of an emulated host (`emulator_idle.py`, 6 / 9 hosts)", "0.147 and 0.085 / 0.088 CPU s/s (starved: a new "
+     "link took 2.0 s to reach every host)", "cached directory listings, in-place stamps, no pass per peer's actsize: 0.050 "
+     "and 0.053 / 0.062 CPU s/s, a new link everywhere in 0.6-0.8 s (old and new alternating, load 6-15)"),
     ("handover: raw marsadm / module ad hoc / playbook", "4.3-5.3 s / 7.1-7.9 s (ad hoc start-up 2.0 s) / 8.6-8.8 s", "see above"),
     ("`make test` from a fresh clone", "over 40 min", "25.3 min (1520 s) on 2026-12-07; 24.8 min (1486 s) with the lab "
      "tests beside the CPU-bound steps (the lab suite itself ran 10% slower)"),
