@@ -6,11 +6,11 @@ The cluster is made from bare hosts (tests/integration reset + install) with our
 mars1 primary of r1 on /dev/vdb (64 MiB), mars2 and mars3 secondaries.
 """
 
+import concurrent.futures
 import hashlib
 import os
 import re
 import subprocess
-import time
 
 import pytest
 
@@ -93,15 +93,17 @@ def region_md5(host, path="/dev/vdb"):
     return md5_on(host, path, REGION)
 
 
-def settled_region_md5(host):
-    """The region of a secondary's disk read twice in a row, or None when the two reads differ.
+def settled_region_samples(host, final, seconds):
+    """Every settled read of the region of HOST's disk until it shows FINAL or SECONDS pass, read in a
+    loop inside the host (a loaded machine would make reads through podman exec too rare).
 
     One read takes 64 block reads while replay goes on, so it can mix blocks from before and after
     a write. Replay only moves each block forward, so two equal reads in a row are the disk as it
     was between them: a real state of the disk, which must be an earlier state of the primary."""
-    first, second = on(host, "for n in 1 2; do dd if=/dev/vdb bs=%d count=%d iflag=direct status=none | md5sum; done"
-                       % (BLOCK, REGION // BLOCK)).stdout.split()[0::2]
-    return first if first == second else None
+    read = "dd if=/dev/vdb bs=%d count=%d iflag=direct status=none | md5sum | cut -d' ' -f1" % (BLOCK, REGION // BLOCK)
+    script = ("end=$(( $(date +%%s) + %d )); while [ $(date +%%s) -lt $end ]; do a=$(%s); b=$(%s); "
+              "if [ \"$a\" = \"$b\" ]; then echo $a; [ \"$a\" = %s ] && exit 0; fi; done; exit 0") % (seconds, read, read, final)
+    return on(host, script, timeout=seconds + 60).stdout.split()
 
 
 # ------------------------------------------------------------------ fixtures
@@ -167,19 +169,17 @@ def test_cut_link_secondaries_lag_and_stay_consistent(healthy):
     assert region_md5(H1, "/dev/mars/r1") == expected[written]
     samples = [region_md5(h) for h in (H2, H3)]
     assert expected[written] not in samples, "the secondaries got writes through a cut link"
-    # heal into a slow link (128 KiB/s: about 13 s to catch up, time for several samples even when a
-    # sample takes seconds on a loaded machine) and sample the secondaries while they catch up
+    # heal into a slow link (256 KiB/s) and sample the secondaries while they catch up; the samples are
+    # taken inside each host, so that a loaded machine does not make them too rare to see a step
     labctl("heal")
     for host in (H2, H3):
-        labctl("rate", H1, host, "128")
-    deadline = time.monotonic() + 120
-    latest = dict.fromkeys((H2, H3))
-    while time.monotonic() < deadline and set(latest.values()) != {expected[-1]}:
-        for host in latest:
-            md5 = settled_region_md5(host)
-            if md5:
-                latest[host] = md5
-                samples.append(md5)
+        labctl("rate", H1, host, "256")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = dict((host, pool.submit(settled_region_samples, host, expected[-1], 120)) for host in (H2, H3))
+        latest = dict((host, run.result()) for host, run in runs.items())
+    for host, seen_there in latest.items():
+        samples += seen_there
+        latest[host] = seen_there[-1] if seen_there else None
     assert set(latest.values()) == {expected[-1]}, "secondaries did not catch up: %s" % latest
     bad = [md5 for md5 in samples if md5 not in expected]
     assert not bad, "%d of %d samples are no earlier state of the primary" % (len(bad), len(samples))
