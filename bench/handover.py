@@ -12,11 +12,13 @@ site-b), rolls out three 64 MiB resources r1..r3 replicated on hob1 and hob2 (pr
 * hands r1 back to hob1 with raw marsadm (not timed).
 
 A trivial ad hoc task (``ansible.builtin.ping``) gives Ansible's own start-up; the goal of issue
-#15 is module - ping - raw <= 1 s. Last, a site-wide handover (``handover.yml -e
-handover_site=site-b``) of 1 and then 3 resources, each with the same backlog: it runs one module
-call per host, so its time should follow the data to replay, not the number of resources.
+#15 is module - ping - raw <= 1 s. Last, site-wide handovers (``handover.yml -e
+handover_site=site-b``): T MiB to replay in 1 resource, the same T MiB spread over 3 resources, and
+T MiB in each of 3. It runs one module call per host, so its time should follow the data to
+replay, not the number of resources: the first two alike, the third longer.
 
-Run as root: ``.venv/bin/python bench/handover.py [--backlogs 0 8 32] [--rounds 2] [--keep]``.
+Run as root: ``.venv/bin/python bench/handover.py [--backlogs 0 8 32] [--rounds 2] [--site-total 30]
+[--keep]``.
 Writes bench/results/handover.json; ``bench/report.py`` plots it.
 """
 
@@ -42,7 +44,8 @@ def fleet(preferred_new=()):
 
 
 def backlog(lab, names, mib):
-    """Leave MIB MiB of each resource's log unreplayed on the new primary, then let replay go on."""
+    """Leave MIB MiB of each resource's log unreplayed on the new primary, then let replay go on (the
+    handover that follows at once must wait for it)."""
     for name in names:
         lab.on(NEW, "marsadm pause-replay %s" % name)
         if mib:
@@ -68,6 +71,7 @@ def settle(lab, names):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--backlogs", type=int, nargs="+", default=[0, 8, 32], help="MiB left to replay")
+    parser.add_argument("--site-total", type=int, default=30, help="MiB to replay in the site-wide handovers")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
     args = parser.parse_args()
@@ -99,17 +103,18 @@ def main():
             values["module_over_raw_s"] = values["module_s"] - ping - values["raw_s"]
             results.add(**values)
             row(columns, values)
-        mib = max(args.backlogs)
-        site_wide = {}
-        for count in (1, len(NAMES)):
+        total = args.site_total
+        site_wide = []
+        for count, each in ((1, total), (len(NAMES), total // len(NAMES)), (len(NAMES), total)):
             names = NAMES[:count]
-            backlog(lab, names, mib)
-            site_wide[count] = lab.playbook(HANDOVER, fleet(names), extra=["-e", "handover_site=site-b"])[0]
+            backlog(lab, names, each)
+            seconds = lab.playbook(HANDOVER, fleet(names), extra=["-e", "handover_site=site-b"])[0]
             settle(lab, names)
             for name in names:
                 raw_primary(lab, OLD, name)
-            print("site-wide handover of %d resource(s), %d MiB to replay each: %.1f s" % (count, mib, site_wide[count]))
-        results.data["site_wide"] = {"backlog_mib": mib, "seconds": site_wide}
+            site_wide.append({"resources": count, "mib_each": each, "mib_total": each * count, "seconds": seconds})
+            print("site-wide handover of %d resource(s), %d MiB to replay each (%d in all): %.1f s" % (count, each, each * count, seconds))
+        results.data["site_wide"] = site_wide
         results.save()
     finally:
         if not args.keep:

@@ -137,10 +137,12 @@ def handover_section(data):
             "Ansible's own start-up (a trivial ad hoc task): %.1f s. Goal: the module stays within 1 s of raw `marsadm primary` "
             "beyond that start-up. Measured: at most %.2f s (%s)." % (data["ansible_startup_s"], worst, "met" if worst <= 1 else "NOT met"), ""]
     site = data.get("site_wide")
-    if site:
-        seconds = {int(k): v for k, v in site["seconds"].items()}
-        text += ["Site-wide handover (`handover.yml -e handover_site=...`, one module call per host), %d MiB to replay per resource: %s."
-                 % (site["backlog_mib"], ", ".join("%d resource(s) %.1f s" % (n, s) for n, s in sorted(seconds.items()))), ""]
+    if isinstance(site, list) and site:
+        text += ["Site-wide handover (`handover.yml -e handover_site=...`, one module call per host): its time should follow the "
+                 "data to replay, not the number of resources.", "",
+                 "| resources | MiB to replay each | MiB in all | seconds |", "|---:|---:|---:|---:|"]
+        text += ["| %d | %d | %d | %.1f |" % (r["resources"], r["mib_each"], r["mib_total"], r["seconds"]) for r in site]
+        text += [""]
     return text + [save(figure, "handover.png"), ""]
 
 

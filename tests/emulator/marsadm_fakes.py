@@ -184,8 +184,10 @@ class FakeKernel(threading.Thread):
             # the sysfs size of /dev/mars/<dev> (512-byte sectors) follows the resource size
             sysfs = host.paths.device_size_file(device)
             os.makedirs(os.path.dirname(sysfs), exist_ok=True)
-            with open(sysfs, "w", encoding="ascii") as handle:
+            # whole or not at all, as a sysfs read is: marsadm read an empty file as size 0 under load
+            with open(sysfs + ".tmp", "w", encoding="ascii") as handle:
                 handle.write("%d\n" % (int(size) // 512))
+            os.replace(sysfs + ".tmp", sysfs)
         if is_primary or not primary or primary == "(none)":
             return
         syncstatus = get("syncstatus-" + host.name)
