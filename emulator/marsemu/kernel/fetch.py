@@ -20,7 +20,9 @@ from marsemu.kernel.logger import LOGFILE
 
 LOG = logging.getLogger(__name__)
 
-CHUNK = 8 * 1024 * 1024  # per frame of a stream
+# per frame of a stream: a frame is appended whole, so on a slow link the logfile (and replay behind
+# it) grows a MiB at a time, as MARS copies a logfile piece by piece rather than in one go
+CHUNK = 1024 * 1024
 OLD_CHUNK = 1024 * 1024  # per answer to a one-shot request (fetchers of older versions)
 # An idle stream wakes up when the write path logs a write (Kernel.log_grew); this poll only
 # catches logfiles that grow otherwise (tests writing records directly).
