@@ -139,7 +139,7 @@ def handover_section(data):
     site = data.get("site_wide")
     if isinstance(site, list) and site:
         text += ["Site-wide handover (`handover.yml -e handover_site=...`, one module call per host): its time should follow the "
-                 "data to replay, not the number of resources.", "",
+                 "data to replay, not the number of resources. Measured %s." % data.get("site_wide_measured", "with the rows above"), "",
                  "| resources | MiB to replay each | MiB in all | seconds |", "|---:|---:|---:|---:|"]
         text += ["| %d | %d | %d | %.1f |" % (r["resources"], r["mib_each"], r["mib_total"], r["seconds"]) for r in site]
         text += [""]
