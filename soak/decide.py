@@ -156,6 +156,16 @@ def _lost_groups(fleet, context):
             yield "host " + host, [host], since, {"failover_lost_host": host}
 
 
+def lost_by(fleet, context, extra_vars):
+    """The hosts a failover.yml run names (by site or by host) and since when they were lost (None:
+    not seen lost)."""
+    site = extra_vars.get("failover_lost_site")
+    if site:
+        return sites_of(fleet)[site], context["lost_since"].get(site)
+    host = extra_vars["failover_lost_host"]
+    return [host], context["host_lost_since"].get(host)
+
+
 def _failover(fleet, infos, context, now):
     view = primary_view(fleet, infos, context)
     for what, hosts, since, lost in _lost_groups(fleet, context):

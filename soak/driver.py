@@ -232,13 +232,8 @@ class Soak:
         result = self.run_playbook(decision.playbook, decision.extra_vars, decision.reason, kill_after)
         now = self.clock()
         if decision.playbook == "failover.yml":
-            site = decision.extra_vars.get("failover_lost_site")
-            if site:
-                hosts, lost_at = [h for h, s in self.fleet["sites"].items() if s == site], self.ctx["lost_since"].get(site, start)
-            else:
-                host = decision.extra_vars["failover_lost_host"]
-                hosts, lost_at = [host], self.ctx["host_lost_since"].get(host, start)
-            since = [f["since"] for f in self.active] + [lost_at]
+            hosts, lost_at = decide.lost_by(self.fleet, self.ctx, decision.extra_vars)
+            since = [f["since"] for f in self.active] + [start if lost_at is None else lost_at]
             self.failovers.append({"start": start, "end": now, "hosts": hosts, "fault_at": min(since)})
         self.ctx = decide.after_run(self.ctx, decision, result.rc, result.interrupted or result.timed_out, now)
 
