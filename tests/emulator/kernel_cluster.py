@@ -129,6 +129,13 @@ class EmuHost:
     def res(self, res, rel):
         return self.get("resource-%s/%s" % (res, rel))
 
+    def size_of(self, rel):
+        """Size of a file below /mars (0 if there is none)."""
+        try:
+            return os.path.getsize(self.path(rel))
+        except OSError:
+            return 0
+
     def indicator(self, res, name):
         return self.get("resource-%s/actual-%s/%s" % (res, self.name, name))
 

@@ -2,8 +2,10 @@
 
 Secondaries with ``todo-HOST/connect`` = 1 copy the logfiles of other hosts incrementally: the
 dentry lists of the meta port announce each logfile's size, and whatever a local copy lacks is
-pulled from the host that announced it.  Own logfiles are never fetched, nor logfiles deleted
-here (a ``.deleted`` link in place of the file).
+pulled from the host that announced it.  Logfiles deleted here (a ``.deleted`` link in place of
+the file) are never fetched, nor own logfiles, except to repair one: when replay stops at a
+damaged record (a crashed primary's torn tail), the logfile is fetched again from that record on
+and the damaged rest is replaced (MARS re-copies a damaged logfile from a peer, ``_update_file``).
 
 As MARS's fetch does, a fetch follows the logfile end: one request opens a stream on which the
 server sends what the file holds beyond the requested offset and then its growth as it comes
@@ -102,6 +104,7 @@ class Fetcher:
         self.res = res
         self.wanted = {}  # logfile name -> (size announced, host, ip)
         self.following = None  # (name, ip) of the stream open now
+        self.repairs = {}  # logfile name -> position of the damaged record, from which it is fetched again
 
     def announce(self, name, size, host, ip):
         known = self.wanted.get(name)
@@ -110,6 +113,13 @@ class Fetcher:
             match = LOGFILE.match(name)
             keep = known is not None and self.following == (name, known[2]) and match and known[1] == match.group(2)
             self.wanted[name] = (size,) + (known[1:] if keep else (host, ip))
+
+    def repair(self, name, pos):
+        """Replay stopped at a damaged record at ``pos``: fetch ``name`` again from there."""
+        self.repairs[name] = pos
+
+    def repairing(self, name):
+        return name in self.repairs
 
     def forget_all_but(self, host):
         """Drop what other hosts announced (the designated primary changed)."""
@@ -130,6 +140,8 @@ class Fetcher:
     def _missing(self, name):
         """Does the local copy lack announced bytes (or is there none yet)?"""
         path = self._path(name)
+        if name in self.repairs:
+            return self.wanted[name][0] > self.repairs[name]
         return not self._deleted(name) and (not os.path.exists(path) or self.wanted[name][0] > self.local_size(name))
 
     def pending(self):
@@ -163,6 +175,10 @@ class Fetcher:
         timeout = self.kernel.net_timeout
         local = (self.kernel.listen_ip, 0) if self.kernel.bind_outgoing else None
         with open(self._path(name), "ab") as handle:  # empty logfiles exist too
+            if name in self.repairs:
+                LOG.warning("%s: repairing damaged logfile %s from %d on, from %s", self.res, name, self.repairs[name], host)
+                handle.truncate(self.repairs.pop(name))
+                handle.seek(0, os.SEEK_END)
             header = {"res": self.res, "file": name, "offset": handle.tell(), "length": CHUNK, "follow": True,
                       "heartbeat": timeout / 4}
             async with net.connection(ip, self.kernel.port + 1, timeout, local, limit=2 * CHUNK) as (reader, writer):

@@ -32,7 +32,11 @@ NSEC = 1000000000
 
 
 class LogfileError(ValueError):
-    """A damaged record (bad magic, flag or checksum)."""
+    """A damaged record (bad magic, flag or checksum) at ``pos``, the first byte replay cannot pass."""
+
+    def __init__(self, message, pos):
+        super().__init__(message)
+        self.pos = pos
 
 
 def _old_md5(data):
@@ -89,18 +93,18 @@ def read_records(handle, start, end):
         (magic, version, valid, total, _sec, _nsec, offset, length, _decompressed, _spare, code,
          _spare2) = HEADER.unpack(handle.read(HEADER.size))
         if magic != START_MAGIC or version != FORMAT_VERSION:
-            raise LogfileError("bad record magic at %d" % pos)
+            raise LogfileError("bad record magic at %d" % pos, pos)
         if not valid or total != length + OVERHEAD:
-            raise LogfileError("invalid record at %d" % pos)
+            raise LogfileError("invalid record at %d" % pos, pos)
         stop = pos + total
         if stop > end:
             return  # not completely fetched (or written) yet
         data = handle.read(length)
         end_magic, old_crc, valid_copy, _spare, kind, _seq_nr, _crc = TRAILER.unpack(handle.read(TRAILER.size))
         if end_magic != END_MAGIC or valid_copy != 1:
-            raise LogfileError("bad record end at %d" % pos)
+            raise LogfileError("bad record end at %d" % pos, pos)
         if kind != CHECKSUM_MD5_OLD or old_crc != _old_md5(data):
-            raise LogfileError("checksum mismatch in record at %d" % pos)
+            raise LogfileError("checksum mismatch in record at %d" % pos, pos)
         if code == CODE_WRITE_NEW:
             yield pos, stop, offset, data
         pos = stop

@@ -14,6 +14,11 @@ Before going on from logfile N to the next one, replay checks what ``main.c``'s
   (a ``version-M-ORIGIN`` with a zero digest): the unlogged writes of the emergency are then
   missing here, which only a full sync repairs.
 
+A damaged record (a crashed primary's torn tail) stops replay with ``err-replay-stop``; as
+``mars_main.c`` does, the own version link is set back to where replay stopped, and the result
+names the logfile so that it is fetched again from the designated primary (MARS's self-repair of
+a damaged logfile), after which replay goes on.
+
 Every pass also checks the logfiles present here for gaps, as ``make_log_step`` does, and warns
 ("not consecutive") while one lies beyond the replay position.  MARS never replays across a hole;
 this replay does, so a hole also warns for as long as the last full sync here (``syncpos-HOST``)
@@ -30,19 +35,37 @@ LOG = logging.getLogger(__name__)
 
 
 class ReplayResult:
-    """What one replay pass did: still behind?, ``replay-code``, kernel messages (key -> text)."""
+    """What one replay pass did: still behind?, ``replay-code``, kernel messages (key -> text), and
+    ``damaged``: ``(logfile name, position)`` of a record replay cannot pass, or None."""
 
     def __init__(self):
         self.behind = False
         self.code = 0
         self.messages = {}
+        self.damaged = None
 
 
 def replay_step(tree, res, host, primary, disk, fetching):
-    """Replay what is present and may be replayed; returns a ReplayResult."""
+    """Replay what is present and may be replayed, up to the primary's logfile; returns a ReplayResult."""
+    target = parse_replay(tree.get("resource-%s/replay-%s" % (res, primary)) or "")
+    return _replay(tree, res, host, target, disk, fetching)
+
+
+def replay_before_primary(tree, res, host, disk):
+    """Replay every logfile present here, as MARS does before it opens the new primary's logfile.
+
+    A forced primary may have fetched more than it replayed; what it has is applied, so that its
+    data and version link include it (and the secondaries that replayed it stay on its history).
+    """
+    present = logfiles(tree, res)
+    if not present:
+        return ReplayResult()
+    return _replay(tree, res, host, (present[-1][0], None, None), disk, ())
+
+
+def _replay(tree, res, host, target, disk, fetching):
     result = ReplayResult()
     base = "resource-%s/" % res
-    target = parse_replay(tree.get(base + "replay-" + primary) or "")
     mine = parse_replay(tree.get(base + "replay-" + host) or "")
     if target is None or mine is None:
         return result
@@ -60,6 +83,10 @@ def replay_step(tree, res, host, primary, disk, fetching):
                 LOG.error("%s: replay of %s stopped: %s", res, logfile_name(nr, origin), exc)
                 result.code = -5
                 result.messages["err-replay-stop"] = "replay of %s stopped: %s" % (logfile_name(nr, origin), exc)
+                result.damaged = (logfile_name(nr, origin), exc.pos)
+                moved = moved or exc.pos != pos
+                pos = exc.pos
+                update_version(tree, res, host, nr, origin, pos)  # _recover_versionlink: where replay really is
                 break
             if pos != mine[2]:
                 moved = True
@@ -140,10 +167,12 @@ def _next_logfile(tree, res, host, nr, by_number, messages):
 def _apply(path, start, end, disk):
     """Write the complete records of [start, end) to the disk; returns the new position."""
     pos = start
-    with open(path, "rb") as handle:
-        for _begin, stop, offset, data in read_records(handle, start, end):
-            disk.pwrite(data, offset)
-            pos = stop
-    if pos != start:
-        disk.fsync()
+    try:
+        with open(path, "rb") as handle:
+            for _begin, stop, offset, data in read_records(handle, start, end):
+                disk.pwrite(data, offset)
+                pos = stop
+    finally:
+        if pos != start:
+            disk.fsync()  # what was applied before a damaged record stays applied
     return pos

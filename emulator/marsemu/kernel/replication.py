@@ -37,11 +37,6 @@ def _readlink(path):
         return None
 
 
-def is_peer_logfile(name, host):
-    """``log-NNNNNNNNN-ORIGIN`` written by another host (only those are copied)."""
-    return name.startswith("log-") and not name.endswith("-" + host)
-
-
 class Tree:
     """The local /mars tree of one host: scanning, writing and merging links."""
 
@@ -141,7 +136,7 @@ class Tree:
         return True
 
     def merge(self, entries, rebase=None):
-        """Merge a peer's dentry list; returns (changed, rels of touched logfiles, systemd rels)."""
+        """Merge a peer's dentry list; returns (changed, (rel, size) of its logfiles, systemd rels)."""
         changed = False
         logfiles = []
         systemd = []
@@ -174,7 +169,7 @@ class Tree:
                         changed = changed or not is_pass_link(local_rel)
                         if not rebase and name.startswith(("primary", "systemd")):
                             systemd.append(local_rel)
-                elif kind == "f" and not rebase and is_peer_logfile(name, self.host):
+                elif kind == "f" and not rebase and name.startswith("log-"):  # the resource decides what to fetch
                     logfiles.append((local_rel, size))
         finally:
             self.clock.witness(newest)

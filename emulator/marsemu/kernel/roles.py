@@ -22,7 +22,7 @@ from marsemu.kernel import indicators
 from marsemu.kernel.device import BackingDisk, MarsDevice
 from marsemu.kernel.fetch import Fetcher
 from marsemu.kernel.logger import LOGFILE, PrimaryLogger
-from marsemu.kernel.replay import replay_step
+from marsemu.kernel.replay import replay_before_primary, replay_step
 from marsemu.kernel.space import space_low_warning
 from marsemu.kernel.sync import SyncClient
 from marsemu.kernel.writepath import LoggedDisk
@@ -121,7 +121,8 @@ class Resource:
         # off may hold writes nobody else has (a split brain), which must not spread
         if host != self.designated_primary():
             return
-        if match and match.group(2) != self.host and (mine is None or int(match.group(1)) >= mine[0]):
+        own = match and match.group(2) == self.host and not self.fetcher.repairing(name)
+        if match and not own and (mine is None or int(match.group(1)) >= mine[0]):
             ip = self.tree.get("ips/ip-" + host)
             if ip:
                 self.fetcher.announce(name, size, host, ip)
@@ -220,6 +221,8 @@ class Resource:
             if not self.kernel.primary_allowed():
                 return
             self._stop_sync()
+            if self.syncstatus() >= self.size() and self.todo("allow-replay"):
+                replay_before_primary(self.tree, self.name, self.host, self.disk)
             self.logger = PrimaryLogger(self.tree, self.name, self.host)
             self.logger.start()
             logged = None
@@ -277,6 +280,8 @@ class Resource:
             result = replay_step(self.tree, self.name, self.host, primary, self.disk, fetching)
             self.replaying, self.replay_code = result.behind, result.code
             self.messages.update(result.messages)
+            if result.damaged is not None:
+                self.fetcher.repair(*result.damaged)
         want = secondary and self.todo("sync") and not synced
         if want and self.sync_task is not None and self.sync_source != primary:
             self._stop_sync()
