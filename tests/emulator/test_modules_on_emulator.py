@@ -99,6 +99,33 @@ def cluster(tmp_path):
         emu.stop()
 
 
+@pytest.fixture(name='two_resources')
+def fixture_two_resources(tmp_path):
+    """h1 primary of r1 and r2, h2 synced to both."""
+    emu = kernel_cluster.EmuCluster(str(tmp_path), 2)
+    emu.start()
+    try:
+        emu.form()
+        h1, h2 = emu.hosts
+        for res in ('r1', 'r2'):
+            disks = []
+            for host in emu.hosts:
+                disk = str(tmp_path / ('disk-%s-%s' % (res, host.name)))
+                with open(disk, 'wb') as handle:
+                    handle.truncate(SIZE)
+                disks.append(disk)
+            h1.create_resource(res, disks[0], SIZE)
+            kernel_cluster.wait_until(lambda r=res: h1.indicator(r, 'if-on') == '1', timeout=20, what='device on h1')
+            kernel_cluster.wait_until(lambda r=res: h2.res(r, 'size'), timeout=20, what='%s on h2' % res)
+            h2.join_resource(res, disks[1], h1)
+            os.makedirs(h2.path('resource-%s/userspace' % res), exist_ok=True)
+            kernel_cluster.wait_until(lambda r=res: h2.res(r, 'syncstatus-h2') == str(SIZE) and h2.res(r, 'syncpos-h2'),
+                                      timeout=30, what='sync of %s on h2' % res)
+        yield emu
+    finally:
+        emu.stop()
+
+
 @pytest.fixture
 def marsadm(tmp_path):
     path = str(tmp_path / 'marsadm')
@@ -180,3 +207,17 @@ def test_cluster_create_and_join_against_the_emulator(tmp_path, monkeypatch, mar
         assert not again.get('failed') and not again['changed']
     finally:
         emu.stop()
+
+
+def test_a_handover_of_several_resources_is_one_marsadm_call(two_resources, monkeypatch, marsadm):
+    h1, h2 = two_resources.hosts
+    wait_until(lambda: all(run(info, h2, {'name': [r]}, monkeypatch, marsadm)['resources'][r].get('replay_rest') == 0
+                           for r in ('r1', 'r2')), 30, 'h2 replayed both', 0.3)
+    result = run(handover, h2, {'name': ['r2', 'r1'], 'timeout': 60}, monkeypatch, marsadm)
+    assert not result.get('failed'), result.get('msg')
+    assert [c['cmd'][3:] for c in result['commands'] if 'primary' in c['cmd']] == [['primary', 'r2,r1']]
+    assert result['changed'] and sorted(result['switched']) == ['r1', 'r2']
+    assert all(result['resources'][r]['role'] == 'primary' for r in ('r1', 'r2'))
+    again = run(handover, h2, {'name': ['r1', 'r2']}, monkeypatch, marsadm)
+    assert not again.get('failed') and not again['changed']
+    assert not [c for c in again['commands'] if 'primary' in c['cmd']]
