@@ -73,27 +73,33 @@ def run(module, host, args, monkeypatch, marsadm):
     return caught.value.args[0]
 
 
+def add_resource(emu, tmp_path, res):
+    """RES created on h1 (primary) and joined by h2, synced."""
+    h1, h2 = emu.hosts
+    disks = []
+    for host in emu.hosts:
+        disk = str(tmp_path / ('disk-%s-%s' % (res, host.name)))
+        with open(disk, 'wb') as handle:
+            handle.truncate(SIZE)
+        disks.append(disk)
+    h1.create_resource(res, disks[0], SIZE)
+    kernel_cluster.wait_until(lambda: h1.indicator(res, 'if-on') == '1', timeout=20, what='device on h1')
+    kernel_cluster.wait_until(lambda: h2.res(res, 'size'), timeout=20, what='%s on h2' % res)
+    h2.join_resource(res, disks[1], h1)
+    # the harness' join writes the links only; marsadm join-resource also makes this directory
+    os.makedirs(h2.path('resource-%s/userspace' % res), exist_ok=True)
+    kernel_cluster.wait_until(lambda: h2.res(res, 'syncstatus-h2') == str(SIZE) and h2.res(res, 'syncpos-h2'),
+                              timeout=30, what='sync of %s on h2' % res)
+
+
 @pytest.fixture
 def cluster(tmp_path):
+    """h1 primary of r1, h2 synced."""
     emu = kernel_cluster.EmuCluster(str(tmp_path), 2)
     emu.start()
     try:
         emu.form()
-        disks = []
-        for host in emu.hosts:
-            disk = str(tmp_path / ('disk-' + host.name))
-            with open(disk, 'wb') as handle:
-                handle.truncate(SIZE)
-            disks.append(disk)
-        h1, h2 = emu.hosts
-        h1.create_resource('r1', disks[0], SIZE)
-        kernel_cluster.wait_until(lambda: h1.indicator('r1', 'if-on') == '1', timeout=20, what='device on h1')
-        kernel_cluster.wait_until(lambda: h2.res('r1', 'size'), timeout=20, what='r1 on h2')
-        h2.join_resource('r1', disks[1], h1)
-        # the harness' join writes the links only; marsadm join-resource also makes this directory
-        os.makedirs(h2.path('resource-r1/userspace'), exist_ok=True)
-        kernel_cluster.wait_until(lambda: h2.res('r1', 'syncstatus-h2') == str(SIZE) and h2.res('r1', 'syncpos-h2'),
-                                  timeout=30, what='sync on h2')
+        add_resource(emu, tmp_path, 'r1')
         yield emu
     finally:
         emu.stop()
@@ -106,21 +112,8 @@ def fixture_two_resources(tmp_path):
     emu.start()
     try:
         emu.form()
-        h1, h2 = emu.hosts
-        for res in ('r1', 'r2'):
-            disks = []
-            for host in emu.hosts:
-                disk = str(tmp_path / ('disk-%s-%s' % (res, host.name)))
-                with open(disk, 'wb') as handle:
-                    handle.truncate(SIZE)
-                disks.append(disk)
-            h1.create_resource(res, disks[0], SIZE)
-            kernel_cluster.wait_until(lambda r=res: h1.indicator(r, 'if-on') == '1', timeout=20, what='device on h1')
-            kernel_cluster.wait_until(lambda r=res: h2.res(r, 'size'), timeout=20, what='%s on h2' % res)
-            h2.join_resource(res, disks[1], h1)
-            os.makedirs(h2.path('resource-%s/userspace' % res), exist_ok=True)
-            kernel_cluster.wait_until(lambda r=res: h2.res(r, 'syncstatus-h2') == str(SIZE) and h2.res(r, 'syncpos-h2'),
-                                      timeout=30, what='sync of %s on h2' % res)
+        add_resource(emu, tmp_path, 'r1')
+        add_resource(emu, tmp_path, 'r2')
         yield emu
     finally:
         emu.stop()
