@@ -13,7 +13,8 @@ version_added: 1.0.0
 description:
   - Makes the host the task runs on the primary of one or many resources although the old primary is gone.
     It runs C(marsadm pause-fetch RES) and then C(marsadm primary --force RES), the unplanned failover of the
-    MARS manual.
+    MARS manual. All resources that need it are promoted by one C(marsadm primary --force RES1,RES2,...)
+    call, so their waits overlap.
   - This can lose the data the old primary had not shipped yet, and it causes a split brain when the old
     primary comes back. So it needs O(force=true). It also refuses while the old primary is still alive and
     reachable (use M(georep.mars.handover) then) unless O(allow_alive_primary=true).
@@ -149,7 +150,8 @@ def main():
             ctx.act(['resume-replay', name])
         if res.todo(host, 'connect') != '0':
             ctx.act(['pause-fetch', name])
-        ctx.act(['primary', '--force', name])
+    if todo:
+        ctx.act(['primary', '--force', ','.join(todo)])  # one call: marsadm overlaps the phases of all
     after = primaries_after_switch(names, host)
     require_primary(ctx, todo, 'failover to %s' % host)
     if todo and not ctx.check_mode:

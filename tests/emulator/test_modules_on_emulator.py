@@ -15,7 +15,6 @@ __metaclass__ = type
 
 import os
 import sys
-import time
 
 import pytest
 
@@ -135,6 +134,11 @@ def wait_for_info(host, monkeypatch, marsadm, predicate, what, timeout=30):
     return wait_until(reached, timeout, what, 0.3)
 
 
+def h2_alive(host, monkeypatch, marsadm):
+    """Does HOST see h2 alive within the 3 s window the failovers below use?"""
+    return run(info, host, {'window': 3}, monkeypatch, marsadm)['cluster']['hosts']['h2']['alive']
+
+
 def test_info_handover_and_failover_against_the_emulator(cluster, monkeypatch, marsadm):
     h1, h2 = cluster.hosts
     state = wait_for_info(h2, monkeypatch, marsadm, lambda r: r.get('consistent') and r.get('replay_rest') == 0,
@@ -156,7 +160,7 @@ def test_info_handover_and_failover_against_the_emulator(cluster, monkeypatch, m
 
     h2.cut()
     try:
-        time.sleep(4)
+        wait_until(lambda: not h2_alive(h1, monkeypatch, marsadm), 20, 'h2 to look dead to h1', 0.3)
         promoted = run(failover, h1, {'name': ['r1'], 'force': True, 'window': 3, 'timeout': 60},
                        monkeypatch, marsadm)
         assert not promoted.get('failed'), promoted.get('msg')
@@ -202,7 +206,7 @@ def test_cluster_create_and_join_against_the_emulator(tmp_path, monkeypatch, mar
         emu.stop()
 
 
-def test_a_handover_of_several_resources_is_one_marsadm_call(two_resources, monkeypatch, marsadm):
+def test_a_handover_and_a_failover_of_several_resources_are_one_marsadm_call_each(two_resources, monkeypatch, marsadm):
     h1, h2 = two_resources.hosts
     wait_until(lambda: all(run(info, h2, {'name': [r]}, monkeypatch, marsadm)['resources'][r].get('replay_rest') == 0
                            for r in ('r1', 'r2')), 30, 'h2 replayed both', 0.3)
@@ -214,3 +218,16 @@ def test_a_handover_of_several_resources_is_one_marsadm_call(two_resources, monk
     again = run(handover, h2, {'name': ['r1', 'r2']}, monkeypatch, marsadm)
     assert not again.get('failed') and not again['changed']
     assert not [c for c in again['commands'] if 'primary' in c['cmd']]
+
+    wait_until(lambda: all(run(info, h1, {'name': [r]}, monkeypatch, marsadm)['resources'][r].get('replay_rest') == 0
+                           for r in ('r1', 'r2')), 30, 'h1 replayed both', 0.3)
+    h2.cut()
+    try:
+        wait_until(lambda: not h2_alive(h1, monkeypatch, marsadm), 20, 'h2 to look dead to h1', 0.3)
+        promoted = run(failover, h1, {'name': ['r1', 'r2'], 'force': True, 'window': 3, 'timeout': 60},
+                       monkeypatch, marsadm)
+    finally:
+        h2.heal()
+    assert not promoted.get('failed'), promoted.get('msg')
+    assert [c['cmd'][3:] for c in promoted['commands'] if '--force' in c['cmd']] == [['primary', '--force', 'r1,r2']]
+    assert all(promoted['resources'][r]['role'] == 'primary' for r in ('r1', 'r2'))
