@@ -12,8 +12,10 @@ error, without an operator.
 """
 
 import io
+import time
 
 from kernel_cluster import replayed_everything, wait_until
+from marsemu.kernel.logfile import encode_write
 from marsemu.marsadm import main
 from test_kernel_roles import md5
 
@@ -103,3 +105,29 @@ def test_a_forced_primary_first_replays_what_it_has_fetched(synced):
     wait_until(lambda: replayed_everything(h3, h2), timeout=10, what="h3 to follow h2")
     assert h3.indicator("r1", "msg-err-splitbrain-detected") == "OK"
     assert md5(h3.disk) == md5(h2.disk)
+
+
+def test_the_old_primary_skips_a_torn_tail_nobody_else_has(synced):
+    """R was logged on h1 but reached neither its disk nor any peer before the crash, and its copy
+    is torn.  h2's forced primary logfile continues from before R, so h1 switches over to it at the
+    damaged record ("exceptional switchover") instead of waiting for a copy nobody has."""
+    h1, h2, h3 = synced.hosts
+    torn_at = h1.size_of(LOG1)
+    h1.cut()  # frozen: nothing of R is published or fetched
+    records, _seq = encode_write(1 << 20, b"R" * 3440, time.time_ns(), 10 ** 6)
+    with open(h1.path(LOG1), "ab") as log:
+        log.write(bytes(len(records)))  # torn: the record's page never reached h1's /mars
+    h1.kill9()
+    h2.set("resource-r1/primary", "h2")
+    wait_until(lambda: h2.res("r1", "replay-h2").startswith("log-000000002-h2,"), what="new logfile on h2")
+    assert h2.res("r1", "version-000000001-h2").split(",")[2].startswith("%d:" % torn_at)
+    h2.write("r1", 2 << 20, b"after the failover " * 1000)
+    wait_until(lambda: replayed_everything(h3, h2) and not h2.res("r1", "replay-h2").endswith(",0,0"),
+               timeout=10, what="h3 to follow h2")
+    h1.set("resource-r1/primary", "h2", h2.stamp("resource-r1/primary"))
+    h1.start()
+    wait_until(lambda: replayed_everything(h1, h2), timeout=20, what="h1 to replay up to h2's log end")
+    assert md5(h1.disk) == md5(h2.disk) == md5(h3.disk)
+    assert h1.res("r1", "version-000000002-h1") == h2.res("r1", "version-000000002-h2")
+    rc, out, _err = marsadm(h1, "view-is-split-brain", "r1")
+    assert (rc, out) == (0, "0\n")

@@ -15,9 +15,10 @@ Before going on from logfile N to the next one, replay checks what ``main.c``'s
   missing here, which only a full sync repairs.
 
 A damaged record (a crashed primary's torn tail) stops replay with ``err-replay-stop``; as
-``mars_main.c`` does, the own version link is set back to where replay stopped, and the result
-names the logfile so that it is fetched again from the designated primary (MARS's self-repair of
-a damaged logfile), after which replay goes on.
+``mars_main.c`` does, the own version link is set back to where replay stopped.  If the next
+logfile continues from there (the new primary never had the damaged rest), replay switches over to
+it ("exceptional switchover"); otherwise the result names the logfile so that it is fetched again
+from the designated primary (MARS's self-repair of a damaged logfile), after which replay goes on.
 
 Every pass also checks the logfiles present here for gaps, as ``make_log_step`` does, and warns
 ("not consecutive") while one lies beyond the replay position.  MARS never replays across a hole;
@@ -87,7 +88,18 @@ def _replay(tree, res, host, target, disk, fetching):
                 moved = moved or exc.pos != pos
                 pos = exc.pos
                 update_version(tree, res, host, nr, origin, pos)  # _recover_versionlink: where replay really is
-                break
+                # MARS's exceptional switchover: when the next logfile continues from here (the
+                # damaged rest never reached the new primary), replay goes on there; otherwise the
+                # damaged logfile is fetched again (the version check's complaint is not shown then)
+                following = _next_logfile(tree, res, host, nr, by_number, {}) if nr < target[0] else None
+                if following is None:
+                    break
+                LOG.warning("%s: exceptional switchover from %s to %s", res, logfile_name(nr, origin),
+                            logfile_name(following[0], following[1]))
+                result.damaged = None
+                nr, origin, pos = following[0], following[1], 0
+                moved = True
+                continue
             if pos != mine[2]:
                 moved = True
         done_here = current is None or (pos >= current[2] and logfile_name(nr, origin) not in fetching)
