@@ -179,9 +179,13 @@ BEFORE = (
      "link took 2.0 s to reach every host)", "cached directory listings, in-place stamps, no pass per peer's actsize: 0.050 "
      "and 0.053 / 0.062 CPU s/s, a new link everywhere in 0.6-0.8 s (old and new alternating, load 6-15)"),
     ("handover: raw marsadm / module ad hoc / playbook", "4.3-5.3 s / 7.1-7.9 s (ad hoc start-up 2.0 s) / 8.6-8.8 s", "see above"),
+    ("site-wide handover: 1 x 30 MiB / 3 x 10 MiB / 3 x 30 MiB to replay", "6.7 / 14.1 / 15.6 s: one `marsadm primary` per "
+     "resource in turn (commit 3266056, quiet, 1 round)", "one `marsadm primary R1,R2,R3` per host, whose phases run for all "
+     "resources at once: see above (the same bench, quiet)"),
     ("`make test` from a fresh clone", "over 40 min", "25.3 min (1520 s) on 2026-12-07; 24.8 min (1486 s) with the lab "
      "tests beside the CPU-bound steps (the lab suite itself ran 10% slower); 20.0 min (1199 s) with the lab tests on two labs "
-     "at once and Molecule in front, measured beside a chaos soak at load 7-13"),
+     "at once and Molecule in front, measured beside a chaos soak at load 7-13; 15.7 min (942 s) on a quiet machine "
+     "(2026-12-07 09:32, commit 99a4ea6)"),
 )
 
 
