@@ -52,20 +52,28 @@ def crash_with_a_torn_tail(h1, h2):
     return torn_at
 
 
-def test_the_old_primary_repairs_its_torn_logfile_from_the_new_primary(synced):
-    h1, h2, h3 = synced.hosts
-    torn_at = crash_with_a_torn_tail(h1, h2)
-    # forced failover to h2 while h1 is down; h2 writes on in its own logfile
+def fail_over_to_h2(h2, h3):
+    """Forced failover to h2 while h1 is down; h2 writes on in its own logfile and h3 follows."""
     h2.set("resource-r1/primary", "h2")
     wait_until(lambda: h2.indicator("r1", "is-primary") == "1", timeout=10, what="forced primary")
     wait_until(lambda: h2.res("r1", "replay-h2").startswith("log-000000002-h2,"), what="new logfile on h2")
     h2.write("r1", 2 << 20, b"after the failover " * 1000)
     wait_until(lambda: replayed_everything(h3, h2) and not h2.res("r1", "replay-h2").endswith(",0,0"),
                timeout=10, what="h3 to follow h2")
-    # h1 returns knowing the failover (its primary link as h2's)
+
+
+def bring_back_h1(h1, h2):
+    """h1 returns knowing the failover (its primary link as h2's) and must catch up with h2."""
     h1.set("resource-r1/primary", "h2", h2.stamp("resource-r1/primary"))
     h1.start()
     wait_until(lambda: replayed_everything(h1, h2), timeout=20, what="h1 to replay up to h2's log end")
+
+
+def test_the_old_primary_repairs_its_torn_logfile_from_the_new_primary(synced):
+    h1, h2, h3 = synced.hosts
+    torn_at = crash_with_a_torn_tail(h1, h2)
+    fail_over_to_h2(h2, h3)
+    bring_back_h1(h1, h2)
     assert h1.size_of(LOG1) == h2.size_of(LOG1) > torn_at
     assert md5(h1.disk) == md5(h2.disk) == md5(h3.disk)
     for number in ("000000001", "000000002"):
@@ -118,15 +126,9 @@ def test_the_old_primary_skips_a_torn_tail_nobody_else_has(synced):
     with open(h1.path(LOG1), "ab") as log:
         log.write(bytes(len(records)))  # torn: the record's page never reached h1's /mars
     h1.kill9()
-    h2.set("resource-r1/primary", "h2")
-    wait_until(lambda: h2.res("r1", "replay-h2").startswith("log-000000002-h2,"), what="new logfile on h2")
+    fail_over_to_h2(h2, h3)
     assert h2.res("r1", "version-000000001-h2").split(",")[2].startswith("%d:" % torn_at)
-    h2.write("r1", 2 << 20, b"after the failover " * 1000)
-    wait_until(lambda: replayed_everything(h3, h2) and not h2.res("r1", "replay-h2").endswith(",0,0"),
-               timeout=10, what="h3 to follow h2")
-    h1.set("resource-r1/primary", "h2", h2.stamp("resource-r1/primary"))
-    h1.start()
-    wait_until(lambda: replayed_everything(h1, h2), timeout=20, what="h1 to replay up to h2's log end")
+    bring_back_h1(h1, h2)
     assert md5(h1.disk) == md5(h2.disk) == md5(h3.disk)
     assert h1.res("r1", "version-000000002-h1") == h2.res("r1", "version-000000002-h2")
     rc, out, _err = marsadm(h1, "view-is-split-brain", "r1")
