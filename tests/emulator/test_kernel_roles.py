@@ -101,8 +101,9 @@ def test_join_full_sync_and_handover(cluster):
     version = h2.res("r1", "version-000000002-h2")
     assert version.endswith(",log-000000002-h2,0:" + h1.res("r1", "version-000000001-h1").split(":")[0])
     for host in (h1, h3):
-        wait_until(lambda h=host: h.res("r1", "replay-" + h.name) == "log-000000002-h2,0,0", what="replay")
-        assert host.res("r1", "version-000000002-" + host.name) == version
+        # replay writes the replay link, then the version link: wait for both
+        wait_until(lambda h=host: h.res("r1", "replay-" + h.name) == "log-000000002-h2,0,0"
+                   and h.res("r1", "version-000000002-" + h.name) == version, what="replay to h2's version link")
     wait_until(lambda: h3.get("resource-r1/actual-h2/is-primary") == "1", what="h3 to see h2 primary")
 
 
