@@ -16,8 +16,12 @@ description:
   - Before anything runs, every resource is checked like C(check-mars-switchable.sh), but strictly. The target
     must be a member, the kernel module loaded, no split brain, the designated primary alive, no emergency
     mode. These reasons fail at once. The target must also be attached and consistent, with its sync
-    finished and nothing left to fetch or replay, and the device must be closed on the old primary. The
-    module waits up to O(precondition_timeout) seconds for these, then refuses with the reasons.
+    finished and nothing left to fetch (see O(max_lag)), and the device must be closed on the old primary.
+    The module waits up to O(precondition_timeout) seconds for these, then refuses with the reasons.
+  - What is fetched but not yet replayed is left to marsadm. Its switch replays everything before it changes
+    anything, and the replay runs at the speed of the local disk, so the replay overlaps marsadm's first
+    phases instead of delaying them. If marsadm gives up on it after O(timeout) seconds, nothing has changed,
+    and the module fails at once with marsadm's warning.
   - No resource is switched unless all of them pass the checks.
   - In check mode nothing waits. Conditions that the real run would wait for are reported as a warning,
     and the switch is predicted (with O(precondition_timeout=0) the refusal is predicted instead).
@@ -48,8 +52,9 @@ options:
     type: str
   max_lag:
     description:
-      - Bytes that may still be unfetched or unreplayed on the target when the handover starts. marsadm waits
-        for them during the switch; the default V(0) waits for them before it.
+      - Bytes that may still be unfetched on the target when the handover starts. marsadm waits for them
+        during the switch; the default V(0) waits for them before it, up to O(precondition_timeout) seconds,
+        because a fetch crosses the network, where a switch could otherwise hang until O(timeout).
     type: int
     default: 0
   precondition_timeout:
