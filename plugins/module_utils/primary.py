@@ -115,6 +115,14 @@ def verify_primary(ctx, names):
     return problems
 
 
+def switch_here(ctx, names, operation, options=()):
+    """A planned handover of NAMES to this host: one ``marsadm [OPTIONS] primary R1,R2,...`` (marsadm runs
+    each phase for all of them, so their waits overlap), then ``require_primary``."""
+    if names:
+        ctx.act(list(options) + ['primary', ','.join(names)])
+    require_primary(ctx, names, operation)
+
+
 def require_primary(ctx, names, operation):
     """Outside check mode: fail OPERATION unless ``verify_primary`` confirms every switch of NAMES."""
     if not names or ctx.check_mode:

@@ -84,7 +84,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
 from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
 from ansible_collections.georep.mars.plugins.module_utils.leave import leave_resource_plan
-from ansible_collections.georep.mars.plugins.module_utils.primary import handover_blockers, require_primary
+from ansible_collections.georep.mars.plugins.module_utils.primary import handover_blockers, switch_here
 from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error
 
 
@@ -157,9 +157,7 @@ class Decommission(object):
         if hard or waitable:
             self.ctx.fail('handover from %s to %s refused: %s.' % (
                 self.leaving, self.local_host, '; '.join(hard + waitable)))
-        for name in names:
-            self.ctx.act(['primary', name])
-        require_primary(self.ctx, names, 'handover from %s to %s' % (self.leaving, self.local_host))
+        switch_here(self.ctx, names, 'handover from %s to %s' % (self.leaving, self.local_host))
         return names
 
     def forget(self, current):

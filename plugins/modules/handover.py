@@ -108,7 +108,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.georep.mars.plugins.module_utils.argspec import marsadm_argument_spec
 from ansible_collections.georep.mars.plugins.module_utils.context import MarsContext
 from ansible_collections.georep.mars.plugins.module_utils.primary import (
-    handover_blockers, is_primary_here, primaries, primaries_after_switch, require_primary)
+    handover_blockers, is_primary_here, primaries, primaries_after_switch, switch_here)
 from ansible_collections.georep.mars.plugins.module_utils.validate import host_name_error, resource_name_error
 
 
@@ -152,11 +152,8 @@ def main():
         ctx.fail('handover to %s refused%s: %s.' % (host, waited, '; '.join(hard + waitable)))
 
     todo = [name for name in names if not is_primary_here(current.resource(name), host)]
-    extra = ['--ignore-sync'] if module.params['ignore_sync'] else []
-    if todo:
-        ctx.act(extra + ['primary', ','.join(todo)])  # one call: marsadm overlaps the phases of all
+    switch_here(ctx, todo, 'handover to %s' % host, ['--ignore-sync'] if module.params['ignore_sync'] else [])
     after = primaries_after_switch(names, host)
-    require_primary(ctx, todo, 'handover to %s' % host)
     if todo and not ctx.check_mode:
         current = ctx.state()
         after = primaries(current, names)
