@@ -83,6 +83,15 @@ def noop_section(data):
     return text + [save(figure, "noop_scaling.png"), ""]
 
 
+def bottleneck(controller, hosts, cores):
+    """Which side takes the machine's cores, from CPU seconds per wall second of each."""
+    if hosts >= cores / 2 and hosts > 2 * controller:
+        return "On %d cores the emulated hosts, not ssh or the controller, set the pace." % cores
+    if controller >= cores / 2:
+        return "On %d cores the controller (ansible-playbook and its ssh) sets the pace." % cores
+    return "Neither takes half of the %d cores: the time goes to waiting (ssh round trips, the modules' own waits)." % cores
+
+
 def fleet_section(data):
     rows, rollouts = data["rows"], data.get("rollouts", [])
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -108,14 +117,14 @@ def fleet_section(data):
             % data["machine"]["cpus"], ""]
     idle = [r for r in ordered if r.get("idle_hosts_cpu") is not None]
     if idle and rows:
-        biggest = idle[-1]
-        text += ["Bottleneck: the controller never used more than %.2f CPU s per s, while the emulated hosts, idle after the "
-                 "rollout, took %.1f CPU s per s at %d hosts (%.2f per host; %.2f per host at %d hosts): each emulated module "
-                 "pulls the whole tree of every other host every second, and the tree itself grows with the fleet, so the "
-                 "hosts' cost grows faster than the fleet; on %d cores the hosts, not ssh or the controller, set the pace."
-                 % (max(r["noop_cpu"] for r in rows), biggest["idle_hosts_cpu"], biggest["hosts"],
-                    biggest["idle_hosts_cpu"] / biggest["hosts"], idle[0]["idle_hosts_cpu"] / idle[0]["hosts"], idle[0]["hosts"],
-                    data["machine"]["cpus"]), ""]
+        biggest, cores = idle[-1], data["machine"]["cpus"]
+        controller = max(r["noop_cpu"] for r in rows)
+        text += ["Bottleneck: the controller used at most %.2f CPU s per s, while the emulated hosts, idle after the "
+                 "rollout, took %.1f CPU s per s at %d hosts (%.2f per host; %.2f per host at %d hosts). Each emulated module "
+                 "pulls the tree of every other host every second, and the tree grows with the fleet, so the hosts' cost grows "
+                 "faster than the fleet. %s"
+                 % (controller, biggest["idle_hosts_cpu"], biggest["hosts"], biggest["idle_hosts_cpu"] / biggest["hosts"],
+                    idle[0]["idle_hosts_cpu"] / idle[0]["hosts"], idle[0]["hosts"], bottleneck(controller, biggest["idle_hosts_cpu"], cores)), ""]
     unfinished = [r for r in ordered if "unfinished_after_s" in r]
     for r in unfinished:
         text += ["The rollout of %d hosts did not finish within %d s." % (r["hosts"], r["unfinished_after_s"]), ""]
