@@ -51,6 +51,14 @@ class Results:
                      "machine": machine(), "load_before": [round(x, 2) for x in os.getloadavg()],
                      "parameters": parameters, "rows": []}
 
+    @classmethod
+    def resume(cls, name):
+        """The saved results of NAME, to add rows to (their date and load stay those of the first run)."""
+        results = cls(name)
+        with open(os.path.join(RESULTS, name + ".json"), encoding="utf-8") as handle:
+            results.data = json.load(handle)
+        return results
+
     def add(self, **row):
         self.data["rows"].append(row)
         self.save()

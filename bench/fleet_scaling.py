@@ -15,15 +15,16 @@ hosts, each replicated across the three sites):
 For every run it also takes the controller's CPU time (ansible-playbook and its children) per wall
 second: near the number of cores the controller is the bottleneck; far below, the hosts or ssh.
 
-30 hosts (``labctl --name fleet --hosts 30 --sites 3`` starts them: labctl raises the machine's
-inotify instances for their systemd) could not be rolled out on the 2-core machine: on
-2026-12-07, 15 minutes into the rollout of 10 resources of 64 MiB, the initial syncs stood at
-1-17 MiB each and kept being interrupted by timeouts, at a load average of 40-50 with the CPUs
-all in system time; 30 idle emulated modules alone took ~1 CPU s per s. The bench's default sizes
-are therefore 15, 9 and 3 hosts; ``--hosts 30`` tries again, and a rollout that does not finish
-within ``--rollout-timeout`` is recorded as such with the emulated hosts' CPU use.
+30 hosts (``--hosts 30``; labctl raises the machine's inotify instances for their systemd): before
+the emulator's idle CPU was cut, their rollout did not finish on the 2-core machine (initial syncs
+kept timing out at a load average of 40-50). After the cut, on 2026-12-07, 30 hosts rolled out in
+600 s, but a no-op run at forks 5 took 35 minutes, so the default sizes stay 15, 9 and 3, and
+``--no-rollout`` adds no-op rows (other forks values) to the results of a run kept with ``--keep``.
+A rollout that does not finish within ``--rollout-timeout`` is recorded as such with the emulated
+hosts' CPU use.
 
-Run as root: ``.venv/bin/python bench/fleet_scaling.py [--hosts 15 9 3] [--forks 5 10 30] [--rollout-timeout S] [--keep]``.
+Run as root: ``.venv/bin/python bench/fleet_scaling.py [--hosts 15 9 3] [--forks 5 10 30] [--rollout-timeout S] [--keep] [--no-rollout]
+[--results NAME]``: the 30-host run was ``--hosts 30 --results fleet_scaling_30``.
 Writes bench/results/fleet_scaling.json; ``bench/report.py`` plots it.
 """
 
@@ -31,6 +32,7 @@ import argparse
 import os
 import resource
 import subprocess
+import time
 
 import yaml
 
@@ -92,19 +94,40 @@ def timed(lab, path, variables, forks, noop=False, timeout=None):
     return elapsed, tasks, (controller_cpu() - cpu) / elapsed
 
 
+def noops(results, sub, forks_values):
+    """Time a no-op site.yml on SUB at each forks value and add the rows (with when they were measured)."""
+    columns = (("hosts", "hosts"), ("forks", "forks"), ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"),
+               ("noop_cpu", "ctl CPU s/s"))
+    header(columns)
+    variables = fleet(sub.hosts)
+    for forks in forks_values:
+        noop, noop_tasks, noop_cpu = timed(sub, SITE, variables, forks, noop=True)
+        results.add(hosts=len(sub.hosts), forks=forks, resources=len(variables["mars_resources"]), noop_s=noop,
+                    noop_tasks=noop_tasks, noop_cpu=noop_cpu, measured=time.strftime("%H:%M UTC", time.gmtime()))
+        row(columns, results.data["rows"][-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--hosts", type=int, nargs="+", default=[15, 9, 3])
     parser.add_argument("--forks", type=int, nargs="+", default=[5, 10, 30])
     parser.add_argument("--rollout-timeout", type=int, default=1200, help="seconds a rollout may take before the bench records it as unfinished")
     parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
+    parser.add_argument("--results", default="fleet_scaling",
+                        help="name of the results file (bench/results/NAME.json; the report shows fleet_scaling_30 too)")
+    parser.add_argument("--no-rollout", action="store_true",
+                        help="time only the no-ops, on the lab a run with --keep left, and add them to that run's results")
     args = parser.parse_args()
     lab = BenchLab(LAB, hosts=max(args.hosts), sites=3)
-    results = Results("fleet_scaling", hosts=args.hosts, forks=args.forks)
+    if args.no_rollout:
+        results = Results.resume(args.results)
+        for count in args.hosts:
+            noops(results, sub_lab(lab, count), args.forks)
+        print("written: %s" % results.save())
+        return
+    results = Results(args.results, hosts=args.hosts, forks=args.forks)
     results.data["rollouts"] = []
     lab.up()
-    columns = (("hosts", "hosts"), ("forks", "forks"), ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"),
-               ("noop_cpu", "ctl CPU s/s"))
     try:
         for count in sorted(args.hosts, reverse=True):
             sub = sub_lab(lab, count)
@@ -126,12 +149,7 @@ def main():
             rollout.update(seconds=seconds, cpu=cpu, idle_hosts_cpu=emulator_load(sub)["all_hosts_cpu_estimate"])
             print("rollout of %d hosts at forks %d: %.1f s (controller CPU %.2f s/s)%s"
                   % (count, max(args.forks), seconds, cpu, ", installing the emulator and files too" if first else ""))
-            header(columns)
-            for forks in args.forks:
-                noop, noop_tasks, noop_cpu = timed(sub, SITE, variables, forks, noop=True)
-                results.add(hosts=count, forks=forks, resources=len(variables["mars_resources"]), noop_s=noop,
-                            noop_tasks=noop_tasks, noop_cpu=noop_cpu)
-                row(columns, results.data["rows"][-1])
+            noops(results, sub, args.forks)
     finally:
         if not args.keep:
             lab.down()

@@ -92,7 +92,7 @@ def bottleneck(controller, hosts, cores):
     return "Neither takes half of the %d cores: the time goes to waiting (ssh round trips, the modules' own waits)." % cores
 
 
-def fleet_section(data):
+def fleet_section(data, name="fleet_scaling"):
     rows, rollouts = data["rows"], data.get("rollouts", [])
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     ordered = sorted(rollouts, key=lambda r: r["hosts"])
@@ -107,7 +107,9 @@ def fleet_section(data):
         axes.set_xlabel("hosts")
         axes.set_ylabel("seconds")
         axes.set_ylim(bottom=0)
-    text = ["## Rollout and no-op against hosts and forks (`fleet_scaling.py`)", "", context(data), "",
+    hosts = sorted({r["hosts"] for r in rollouts})
+    text = ["## Rollout and no-op against hosts and forks (`fleet_scaling.py`, %s hosts)" % ", ".join(map(str, hosts)), "",
+            context(data), "",
             md_table([("hosts", "hosts"), ("resources", "resources"), ("forks", "forks"), ("seconds", "rollout s"),
                       ("cpu", "controller CPU s per s"), ("idle_hosts_cpu", "idle emulated hosts CPU s per s"),
                       ("unfinished_after_s", "unfinished after s"), ("installs", "installs too")], ordered), "",
@@ -119,16 +121,21 @@ def fleet_section(data):
     if idle and rows:
         biggest, cores = idle[-1], data["machine"]["cpus"]
         controller = max(r["noop_cpu"] for r in rows)
+        smallest = "; %.2f per host at %d hosts" % (idle[0]["idle_hosts_cpu"] / idle[0]["hosts"], idle[0]["hosts"]) \
+            if len(idle) > 1 else ""
         text += ["Bottleneck: the controller used at most %.2f CPU s per s, while the emulated hosts, idle after the "
-                 "rollout, took %.1f CPU s per s at %d hosts (%.2f per host; %.2f per host at %d hosts). Each emulated module "
-                 "pulls the tree of every other host every second, and the tree grows with the fleet, so the hosts' cost grows "
-                 "faster than the fleet. %s"
+                 "rollout, took %.1f CPU s per s at %d hosts (%.2f per host%s). Each emulated module pulls the tree of every "
+                 "other host every second, and the tree grows with the fleet, so the hosts' cost grows faster than the fleet. %s"
                  % (controller, biggest["idle_hosts_cpu"], biggest["hosts"], biggest["idle_hosts_cpu"] / biggest["hosts"],
-                    idle[0]["idle_hosts_cpu"] / idle[0]["hosts"], idle[0]["hosts"], bottleneck(controller, biggest["idle_hosts_cpu"], cores)), ""]
+                    smallest, bottleneck(controller, biggest["idle_hosts_cpu"], cores)), ""]
+    for count in sorted({r["hosts"] for r in rollouts}):
+        missing = [str(f) for f in data["parameters"]["forks"] if not any(r["hosts"] == count and r["forks"] == f for r in rows)]
+        if missing:
+            text += ["Not measured at %d hosts: the no-op at forks %s." % (count, ", ".join(missing)), ""]
     unfinished = [r for r in ordered if "unfinished_after_s" in r]
     for r in unfinished:
         text += ["The rollout of %d hosts did not finish within %d s." % (r["hosts"], r["unfinished_after_s"]), ""]
-    return text + [save(figure, "fleet_scaling.png"), ""]
+    return text + [save(figure, name + ".png"), ""]
 
 
 def handover_section(data):
@@ -217,7 +224,8 @@ def before_section():
     return lines + [""]
 
 
-SECTIONS = (("noop_scaling", noop_section), ("fleet_scaling", fleet_section), ("handover", handover_section),
+SECTIONS = (("noop_scaling", noop_section), ("fleet_scaling", fleet_section),
+            ("fleet_scaling_30", lambda data: fleet_section(data, "fleet_scaling_30")), ("handover", handover_section),
             ("log_shipping", shipping_section))
 
 
