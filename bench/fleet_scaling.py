@@ -19,11 +19,11 @@ second: near the number of cores the controller is the bottleneck; far below, th
 the emulator's idle CPU was cut, their rollout did not finish on the 2-core machine (initial syncs
 kept timing out at a load average of 40-50). After the cut, on 2026-12-07, 30 hosts rolled out in
 600 s, but a no-op run at forks 5 took 35 minutes, so the default sizes stay 15, 9 and 3, and
-``--no-rollout`` adds no-op rows (other forks values) to the results of a run kept with ``--keep``.
+``--add`` adds a run's rollout and no-op rows (other forks values) to the saved results.
 A rollout that does not finish within ``--rollout-timeout`` is recorded as such with the emulated
 hosts' CPU use.
 
-Run as root: ``.venv/bin/python bench/fleet_scaling.py [--hosts 15 9 3] [--forks 5 10 30] [--rollout-timeout S] [--keep] [--no-rollout]
+Run as root: ``.venv/bin/python bench/fleet_scaling.py [--hosts 15 9 3] [--forks 5 10 30] [--rollout-timeout S] [--keep] [--add]
 [--results NAME]``: the 30-host run was ``--hosts 30 --results fleet_scaling_30``.
 Writes bench/results/fleet_scaling.json; ``bench/report.py`` plots it.
 """
@@ -115,18 +115,17 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
     parser.add_argument("--results", default="fleet_scaling",
                         help="name of the results file (bench/results/NAME.json; the report shows fleet_scaling_30 too)")
-    parser.add_argument("--no-rollout", action="store_true",
-                        help="time only the no-ops, on the lab a run with --keep left, and add them to that run's results")
+    parser.add_argument("--add", action="store_true",
+                        help="add this run's rollouts and rows to the saved results instead of starting them anew")
     args = parser.parse_args()
     lab = BenchLab(LAB, hosts=max(args.hosts), sites=3)
-    if args.no_rollout:
+    if args.add:
         results = Results.resume(args.results)
-        for count in args.hosts:
-            noops(results, sub_lab(lab, count), args.forks)
-        print("written: %s" % results.save())
-        return
-    results = Results(args.results, hosts=args.hosts, forks=args.forks)
-    results.data["rollouts"] = []
+        results.data["parameters"]["forks"] = sorted(set(results.data["parameters"]["forks"]) | set(args.forks))
+    else:
+        results = Results(args.results, hosts=args.hosts, forks=args.forks)
+        results.data["rollouts"] = []
+    installed = False
     lab.up()
     try:
         for count in sorted(args.hosts, reverse=True):
@@ -135,8 +134,9 @@ def main():
             # Bare MARS on every lab host, also those this size leaves out: a leftover cluster
             # there would keep talking to the hosts under test.
             lab.playbook(RESET, forks=max(args.forks))
-            first = not results.data["rollouts"]
-            rollout = {"hosts": count, "forks": max(args.forks), "resources": len(variables["mars_resources"]), "installs": first}
+            first, installed = not installed, True
+            rollout = {"hosts": count, "forks": max(args.forks), "resources": len(variables["mars_resources"]), "installs": first,
+                       "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
             results.data["rollouts"].append(rollout)
             try:
                 seconds, _tasks, cpu = timed(sub, SITE, variables, max(args.forks), timeout=args.rollout_timeout)
