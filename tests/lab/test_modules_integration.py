@@ -40,7 +40,7 @@ RECAP_RE = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$")
 # The /mars tree as paths and link values, without what changes by itself in a healthy cluster:
 # the heartbeat links (actual-HOST/time, read-stamp), the kernel's messages (msg-*, which fade
 # some seconds after their cause) and the kernel's scratch names (.tmp.*).
-TREE_SUM = ("find /mars -printf '%p %l\\n' | grep -Ev '/(time|read-stamp) |/msg-[a-z-]+ |/\\.tmp\\.' | sort | md5sum")
+TREE_LIST = "find /mars -printf '%p %l\\n' | grep -Ev '/(time|read-stamp) |/msg-[a-z-]+ |/\\.tmp\\.' | sort"
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -126,18 +126,30 @@ def idempotent(name, tasks="main", hosts=HOSTS, **kwargs):
     before = tree_sums(hosts, settle=40, gap=3)
     check = target(name, tasks, check_mode=True, hosts=hosts, **kwargs)
     assert check.changed() == 0, "check mode predicts a change on a converged lab:\n%s" % check
-    assert tree_sums(hosts) == before, "check mode changed /mars"
+    after = tree_sums(hosts)
+    assert after == before, "check mode changed /mars: %s" % tree_changes(before, after)
+
+
+def tree_changes(before, after, most=20):
+    """The lines of the /mars listings that differ, per host (what a failed comparison shows)."""
+    changes = {}
+    for host in before:
+        old, new = set(before[host].splitlines()), set(after.get(host, "").splitlines())
+        lines = ["-" + line for line in sorted(old - new)] + ["+" + line for line in sorted(new - old)]
+        if lines:
+            changes[host] = lines[:most]
+    return changes
 
 
 def tree_sums(hosts=HOSTS, settle=20, gap=1):
-    """md5 of each host's /mars listing (TREE_SUM), once two listings GAP seconds apart agree:
+    """Each host's /mars listing (TREE_LIST), once two listings GAP seconds apart agree:
     replication and replay still in flight from the last change must not count as a change of the
     next step."""
     deadline = time.time() + settle
-    sums = dict((host, on(host, TREE_SUM).stdout.split()[0]) for host in hosts)
+    sums = dict((host, on(host, TREE_LIST).stdout) for host in hosts)
     while time.time() < deadline:
         time.sleep(gap)
-        again = dict((host, on(host, TREE_SUM).stdout.split()[0]) for host in hosts)
+        again = dict((host, on(host, TREE_LIST).stdout) for host in hosts)
         if again == sums:
             break
         sums = again
