@@ -94,6 +94,10 @@ def timed(lab, path, variables, forks, noop=False, timeout=None):
     return elapsed, tasks, (controller_cpu() - cpu) / elapsed
 
 
+def now():
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
 def noops(results, sub, forks_values):
     """Time a no-op site.yml on SUB at each forks value and add the rows (with when they were measured)."""
     columns = (("hosts", "hosts"), ("forks", "forks"), ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"),
@@ -103,7 +107,7 @@ def noops(results, sub, forks_values):
     for forks in forks_values:
         noop, noop_tasks, noop_cpu = timed(sub, SITE, variables, forks, noop=True)
         results.add(hosts=len(sub.hosts), forks=forks, resources=len(variables["mars_resources"]), noop_s=noop,
-                    noop_tasks=noop_tasks, noop_cpu=noop_cpu, measured=time.strftime("%H:%M UTC", time.gmtime()))
+                    noop_tasks=noop_tasks, noop_cpu=noop_cpu, measured=now())
         row(columns, results.data["rows"][-1])
 
 
@@ -136,7 +140,7 @@ def main():
             lab.playbook(RESET, forks=max(args.forks))
             first, installed = not installed, True
             rollout = {"hosts": count, "forks": max(args.forks), "resources": len(variables["mars_resources"]), "installs": first,
-                       "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+                       "measured": now()}
             results.data["rollouts"].append(rollout)
             try:
                 seconds, _tasks, cpu = timed(sub, SITE, variables, max(args.forks), timeout=args.rollout_timeout)

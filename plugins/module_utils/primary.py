@@ -59,8 +59,9 @@ def resource_handover_blockers(current, res, host, max_lag=0, ignore_sync=False)
     # Only the fetch is waited for: it crosses the network, where a handover can hang. The replay of what
     # is here runs at disk speed, and marsadm's own switch waits for it before it changes anything, so
     # leaving it to marsadm overlaps it with marsadm's first phases.
-    if res.fetch_rest(host) > max_lag:
-        waitable.append('%s has %d bytes of %s not yet fetched (max_lag %d)' % (host, res.fetch_rest(host), name, max_lag))
+    unfetched = res.fetch_rest(host)
+    if unfetched > max_lag:
+        waitable.append('%s has %d bytes of %s not yet fetched (max_lag %d)' % (host, unfetched, name, max_lag))
     if not ignore_sync:
         for other in res.members:
             if other != host and res.alive(other) and res.sync_rest(other) > 0:
@@ -86,13 +87,12 @@ def handover_blockers(current, names, host, max_lag=0, ignore_sync=False):
     return hard, waitable
 
 
-def verify_primary(ctx, names):
+def verify_primary(ctx, names, switch=None):
     """After ``marsadm primary``: wait for the tree, then confirm with marsadm's own views.
 
     Returns a list of failure sentences (empty when every resource switched).
     """
     host = ctx.host
-    switch = ctx.results[-1] if ctx.results else None  # the marsadm primary call, just before
 
     def settled(state):
         # marsadm designates this host itself (phase 3) before it returns; where it did not, it gave up
@@ -118,15 +118,15 @@ def verify_primary(ctx, names):
 def switch_here(ctx, names, operation, options=()):
     """A planned handover of NAMES to this host: one ``marsadm [OPTIONS] primary R1,R2,...`` (marsadm runs
     each phase for all of them, so their waits overlap), then ``require_primary``."""
-    if names:
-        ctx.act(list(options) + ['primary', ','.join(names)])
-    require_primary(ctx, names, operation)
+    switch = ctx.act(list(options) + ['primary', ','.join(names)]) if names else None
+    require_primary(ctx, names, operation, switch)
 
 
-def require_primary(ctx, names, operation):
-    """Outside check mode: fail OPERATION unless ``verify_primary`` confirms every switch of NAMES."""
+def require_primary(ctx, names, operation, switch=None):
+    """Outside check mode: fail OPERATION unless ``verify_primary`` confirms every switch of NAMES (SWITCH:
+    the result of that ``marsadm primary``, whose "not reached" warnings the failure quotes)."""
     if not names or ctx.check_mode:
         return
-    failures = verify_primary(ctx, names)
+    failures = verify_primary(ctx, names, switch)
     if failures:
         ctx.fail('%s failed although marsadm returned success: %s.' % (operation, '; '.join(failures)))

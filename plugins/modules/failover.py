@@ -150,10 +150,10 @@ def main():
             ctx.act(['resume-replay', name])
         if res.todo(host, 'connect') != '0':
             ctx.act(['pause-fetch', name])
-    if todo:
-        ctx.act(['primary', '--force', ','.join(todo)])  # one call: marsadm overlaps the phases of all
+    # one call: marsadm overlaps the phases of all
+    switch = ctx.act(['primary', '--force', ','.join(todo)]) if todo else None
     after = primaries_after_switch(names, host)
-    require_primary(ctx, todo, 'failover to %s' % host)
+    require_primary(ctx, todo, 'failover to %s' % host, switch)
     if todo and not ctx.check_mode:
         current = ctx.state()
         after = primaries(current, names)
