@@ -36,7 +36,7 @@ import time
 
 import yaml
 
-from benchlib import REPO, SITE, BenchLab, Results, header, row
+from benchlib import REPO, SITE, BenchLab, Results, commit, header, row
 
 LAB = "fleet"
 RESET = os.path.join(REPO, "tests", "integration", "reset.yml")
@@ -95,7 +95,8 @@ def timed(lab, path, variables, forks, noop=False, timeout=None):
 
 
 def now():
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    """When and on which commit a row was measured (rows added later to saved results carry their own)."""
+    return "%s, %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), commit())
 
 
 def noops(results, sub, forks_values):

@@ -108,13 +108,18 @@ def fleet_section(data, name="fleet_scaling"):
         axes.set_ylabel("seconds")
         axes.set_ylim(bottom=0)
     hosts = sorted({r["hosts"] for r in rollouts})
+    # rows added later (fleet_scaling --add) carry their own date and commit; the others are the first run's
+    first = "%s, %s" % (data["date"], data["commit"])
+    dated = [("measured", "measured")] if any("measured" in r for r in rows + rollouts) else []
     text = ["## Rollout and no-op against hosts and forks (`fleet_scaling.py`, %s hosts)" % ", ".join(map(str, hosts)), "",
             context(data), "",
             md_table([("hosts", "hosts"), ("resources", "resources"), ("forks", "forks"), ("seconds", "rollout s"),
                       ("cpu", "controller CPU s per s"), ("idle_hosts_cpu", "idle emulated hosts CPU s per s"),
-                      ("unfinished_after_s", "unfinished after s"), ("installs", "installs too")], ordered), "",
+                      ("unfinished_after_s", "unfinished after s"), ("installs", "installs too")] + dated,
+                     [dict(r, measured=r.get("measured", first)) for r in ordered]), "",
             md_table([("hosts", "hosts"), ("forks", "forks"), ("noop_s", "no-op s"), ("noop_tasks", "no-op tasks/host"),
-                      ("noop_cpu", "controller CPU s per s")], sorted(rows, key=lambda r: (r["hosts"], r["forks"]))), "",
+                      ("noop_cpu", "controller CPU s per s")] + dated,
+                     [dict(r, measured=r.get("measured", first)) for r in sorted(rows, key=lambda r: (r["hosts"], r["forks"]))]), "",
             "Controller CPU s per s: the CPU time of ansible-playbook and its children per wall second (the machine has %d cores)."
             % data["machine"]["cpus"], ""]
     idle = [r for r in ordered if r.get("idle_hosts_cpu") is not None]
@@ -122,12 +127,17 @@ def fleet_section(data, name="fleet_scaling"):
         biggest, cores = idle[-1], data["machine"]["cpus"]
         controller = max(r["noop_cpu"] for r in rows)
         smallest = "; %.2f per host at %d hosts" % (idle[0]["idle_hosts_cpu"] / idle[0]["hosts"], idle[0]["hosts"]) \
-            if len(idle) > 1 else ""
+            if idle[0]["hosts"] != biggest["hosts"] else ""
         text += ["Bottleneck: the controller used at most %.2f CPU s per s, while the emulated hosts, idle after the "
                  "rollout, took %.1f CPU s per s at %d hosts (%.2f per host%s). Each emulated module pulls the tree of every "
                  "other host every second, and the tree grows with the fleet, so the hosts' cost grows faster than the fleet. %s"
                  % (controller, biggest["idle_hosts_cpu"], biggest["hosts"], biggest["idle_hosts_cpu"] / biggest["hosts"],
                     smallest, bottleneck(controller, biggest["idle_hosts_cpu"], cores)), ""]
+        by_forks = sorted((r["forks"], r["noop_s"]) for r in rows if r["hosts"] == biggest["hosts"])
+        if len(by_forks) > 1:
+            text += ["At %d hosts the no-op took %s s at forks %s: with the cores busy, each task in flight gets its "
+                     "share of them, so more forks get more of the machine." % (
+                         biggest["hosts"], "/".join("%.0f" % s for _f, s in by_forks), "/".join(str(f) for f, _s in by_forks)), ""]
     for count in sorted({r["hosts"] for r in rollouts}):
         missing = [str(f) for f in data["parameters"]["forks"] if not any(r["hosts"] == count and r["forks"] == f for r in rows)]
         if missing:
