@@ -23,8 +23,7 @@ import time
 import pytest
 
 import labhelpers
-from labhelpers import COLLECTIONS, REPO
-from polling import wait_until
+from labhelpers import COLLECTIONS, REPO, wait_until
 
 LAB = os.environ.get("GEOREP_IT_LAB", "lab")
 PREFIX = "mars" if LAB == "lab" else LAB

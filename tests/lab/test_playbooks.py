@@ -19,6 +19,7 @@ import subprocess
 import pytest
 import yaml
 
+import labhelpers
 from labhelpers import REPO, Run, lab_fleet, labctl
 
 pytestmark = pytest.mark.lab
@@ -37,10 +38,7 @@ def fleet():
 
 
 def on(host, command, check=True, timeout=120):
-    result = labctl("--name", LAB, "exec", host, "--", "bash", "-c", command, check=False, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError("%s: '%s' failed: rc=%d\n%s%s" % (host, command, result.returncode, result.stdout, result.stderr))
-    return result.stdout
+    return labhelpers.on(host, command, check=check, timeout=timeout, lab=LAB).stdout
 
 
 def playbook(name, varsfile, *extra, timeout=900):

@@ -14,8 +14,7 @@ import subprocess
 
 import pytest
 
-from labhelpers import REPO, labctl, on
-from polling import wait_until
+from labhelpers import REPO, labctl, on, wait_until
 
 H1, H2, H3 = HOSTS = ("mars1", "mars2", "mars3")
 IPS = {"mars1": "10.77.0.11", "mars2": "10.77.0.12", "mars3": "10.77.0.13"}
