@@ -225,6 +225,11 @@ BEFORE = (
      "tests beside the CPU-bound steps (the lab suite itself ran 10% slower); 20.0 min (1199 s) with the lab tests on two labs "
      "at once and Molecule in front, measured beside a chaos soak at load 7-13; 15.7 min (942 s) on a quiet machine "
      "(2026-12-07 09:32, commit 99a4ea6)"),
+    ("`make test` from a fresh clone, later (AMD EPYC, quiet)", "17.5 min (1051 s, commit 73b37fa); CI's own runs: 14.8 min "
+     "(889 s, 946fba4) and 21.9 min (1316 s, dcaa330). The run keeps both cores busy from its first minute to its last "
+     "(1.9 of 2 cores on average), so its time is the CPU it needs", "four labs at once instead of two: slower (every step "
+     "slowed, stopped after 19 min). Commands on lab hosts straight to podman exec (0.14 instead of 0.23 CPU s each) and "
+     "lab waits that poll less often the longer they wait: 16.9 min (1016 s, commit 713a0fb, 2026-12-07 15:30)"),
 )
 
 
