@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 
+import loopdevs
 from marsemu import common
 from marsemu.marsadm import main
 
@@ -275,6 +276,7 @@ class LoopDevices:
     def __init__(self, base):
         self.base = base
         self.devices = []
+        self.images = []
 
     def create(self, size_mib=64):
         image = os.path.join(self.base, "disk%d.img" % len(self.devices))
@@ -285,11 +287,9 @@ class LoopDevices:
             return None
         device = proc.stdout.strip()
         self.devices.append(device)
+        self.images.append(image)
         return device
 
     def cleanup(self):
-        for device in self.devices:
-            for _attempt in range(10):  # udev may still hold a just-used device for a moment
-                if subprocess.run(["losetup", "-d", device], capture_output=True, check=False).returncode == 0:
-                    break
-                time.sleep(0.2)
+        for image in self.images:
+            loopdevs.detach(image)

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import loopdevs
 from kernel_cluster import EmuCluster, wait_for_pass, wait_until
 
 SIZE = 64 * 1024 * 1024
@@ -28,7 +29,7 @@ def md5_of(path, size=SIZE):
 @pytest.fixture(name="cluster")
 def fixture_cluster(tmp_path):
     cluster = EmuCluster(str(tmp_path), 2)
-    loops = []
+    images = []
     try:
         for host in cluster.hosts:
             image = str(tmp_path / ("disk-%s.img" % host.name))
@@ -39,14 +40,14 @@ def fixture_cluster(tmp_path):
                                            check=True).stdout.strip()
             except subprocess.CalledProcessError as exc:
                 pytest.skip("no loop devices: %s" % exc.stderr.strip())
-            loops.append(host.disk)
+            images.append(image)
         cluster.start()
         cluster.form()
         yield cluster
     finally:
         cluster.stop()
-        for loop in loops:
-            subprocess.run(["losetup", "-d", loop], check=False)
+        for image in images:
+            loopdevs.detach(image)
 
 
 def test_block_device_sync_and_mounted_device_holds_handover(cluster, tmp_path):
@@ -113,7 +114,7 @@ def fixture_fuse_cluster(tmp_path):
     if not has_pyfuse3():
         pytest.skip("needs %s with pyfuse3 and trio (Debian: python3-pyfuse3)" % SYSTEM_PYTHON)
     cluster = EmuCluster(str(tmp_path), 3, extra_args=["--write-path", "fuse"])
-    loops = []
+    images = []
     try:
         for host in cluster.hosts:
             host.python = SYSTEM_PYTHON
@@ -122,14 +123,14 @@ def fixture_fuse_cluster(tmp_path):
                 handle.truncate(SIZE)
             host.disk = subprocess.run(["losetup", "--find", "--show", image], capture_output=True, text=True,
                                        check=True).stdout.strip()
-            loops.append(host.disk)
+            images.append(image)
         cluster.start()
         cluster.form()
         yield cluster
     finally:
         cluster.stop()
-        for loop in loops:
-            subprocess.run(["losetup", "-d", loop], check=False)
+        for image in images:
+            loopdevs.detach(image)
 
 
 def test_writes_to_the_device_are_logged_fetched_and_replayed(fuse_cluster, tmp_path):
@@ -217,7 +218,7 @@ def test_one_host_serves_several_logged_devices(fuse_cluster, tmp_path):
             h1.set("resource-%s/primary" % res, "(none)")
         wait_until(lambda: h1.indicator("r2", "is-primary") == "0" and h1.indicator("r1", "is-primary") == "0",
                    timeout=10, what="devices down")
-        subprocess.run(["losetup", "-d", second], check=False)
+        loopdevs.detach(image)
 
 
 def test_online_resize_grows_the_logged_device(fuse_cluster):

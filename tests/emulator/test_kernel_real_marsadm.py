@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+import loopdevs
 import test_marsadm_housekeeping as housekeeping
 from kernel_cluster import EmuCluster, wait_for_pass, wait_until
 from marsemu.common import Paths
@@ -156,7 +157,7 @@ def emulated_hosts(tmp_path, count):
         host.port = 7777  # marsadm and the module agree on the default port
     os.makedirs("/mars", exist_ok=True)
     os.makedirs("/dev/mars", exist_ok=True)
-    loops = []
+    images = []
     try:
         for host in cluster.hosts:
             image = str(tmp_path / ("disk-%s.img" % host.name))
@@ -167,12 +168,12 @@ def emulated_hosts(tmp_path, count):
             host.image = image
             host.disk = subprocess.run(["losetup", "--find", "--show", image], capture_output=True, text=True,
                                        check=True).stdout.strip()
-            loops.append(host.disk)
+            images.append(image)
         yield cluster
     finally:
         cluster.stop()
-        for loop in loops:
-            subprocess.run(["losetup", "-d", loop], check=False)
+        for image in images:
+            loopdevs.detach(image)
 
 
 def test_real_marsadm_lifecycle(lab):
