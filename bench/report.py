@@ -229,7 +229,8 @@ BEFORE = (
      "(889 s, 946fba4) and 21.9 min (1316 s, dcaa330). The run keeps both cores busy from its first minute to its last "
      "(1.9 of 2 cores on average), so its time is the CPU it needs", "four labs at once instead of two: slower (every step "
      "slowed, stopped after 19 min). Commands on lab hosts straight to podman exec (0.14 instead of 0.23 CPU s each) and "
-     "lab waits that poll less often the longer they wait: 16.9 min (1016 s, commit 713a0fb, 2026-12-07 15:30)"),
+     "lab waits that poll less often the longer they wait: 16.9 min (1016 s, commit 713a0fb, 2026-12-07 15:30); the same "
+     "code again: 18.9 min (1133 s, c5bda04, 16:00)"),
 )
 
 
