@@ -249,7 +249,9 @@ class ResourceModule(object):
             changed = self.grow(res, after)
             return changed, after
         if res.exists and res.members:
-            if not res.designated_primary:
+            # Only a primary link that names no host ((none): a handover timed out) is refused. Without
+            # the link the resource is still replicating here, and join-resource waits for it.
+            if res.link('primary') is not None and not res.designated_primary:
                 self.fail("resource '%s' has no designated primary (a handover may have timed out), so %s cannot join "
                           "it; make one host primary first (georep.mars.handover)." % (self.name, self.host))
             if disk_size is not None and backing_disk_error(disk, self.host, disk_size, res.size, self.name):
