@@ -275,20 +275,17 @@ class LoopDevices:
 
     def __init__(self, base):
         self.base = base
-        self.devices = []
         self.images = []
 
     def create(self, size_mib=64):
-        image = os.path.join(self.base, "disk%d.img" % len(self.devices))
+        image = os.path.join(self.base, "disk%d.img" % len(self.images))
         with open(image, "wb") as handle:
             handle.truncate(size_mib * 1024 * 1024)
         proc = subprocess.run(["losetup", "-f", "--show", image], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             return None
-        device = proc.stdout.strip()
-        self.devices.append(device)
         self.images.append(image)
-        return device
+        return proc.stdout.strip()
 
     def cleanup(self):
         for image in self.images:
