@@ -49,6 +49,27 @@ skip() {  # skip NAME REASON: a step this machine cannot run, named in the summa
   skipped+=("$1: $2")
 }
 
+failure_lines() {  # failure_lines LOG: what failed, so that the end of a long CI log says what to look at
+  local log found
+  log=$(sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^ *│ \{0,1\}//' "$1" 2>/dev/null)  # Molecule's colours and frame
+  # pytest: the failing tests by name and their assertion lines
+  found=$({ grep -E '^(FAILED|ERROR:?) ' | head -n 20; } <<<"$log"; { grep -E '^E  +' | head -n 15; } <<<"$log")
+  # Molecule: the verdict of each failed step, after the failed tasks of its last play (a rescued
+  # failure of a step that passed is not shown)
+  found+=$'\n'$(awk '
+    /^TASK /                { task = $0 }
+    /^(fatal|failed): \[/   { if (task != shown) failed = failed task "\n"; shown = task; failed = failed $0 "\n"; more = 3; next }
+    more > 0 && /^  /       { failed = failed $0 "\n"; more--; next }
+                            { more = 0 }
+    /^PLAY RECAP/           { recap = failed; failed = ""; shown = "" }
+    /Executed: Successful/  { recap = "" }
+    /^CRITICAL /            { printf "%s", recap; print; recap = ""; verdict = 1; next }
+    verdict && /^ *\* /     { print; next }
+                            { verdict = 0 }' <<<"$log" | head -n 30)
+  found=$(sed '/^$/d' <<<"$found")
+  if [ -n "$found" ]; then echo "$found"; else tail -n 15 <<<"$log"; fi
+}
+
 finish() {
   for pid in "${background_pids[@]}"; do kill -- "$pid" 2>/dev/null; done
   labctl down --volumes >/dev/null 2>&1 || true
@@ -57,9 +78,7 @@ finish() {
   for s in "${passed[@]}"; do echo "PASS $s"; done
   for s in "${failed[@]}"; do
     echo "FAIL $s"
-    # the failing tests by name, so that the end of a long CI log says what to look at
-    { grep -E '^(FAILED|ERROR:?) ' "$LOGS/$s.log" | head -n 20
-      grep -E '^E  +' "$LOGS/$s.log" | head -n 15; } 2>/dev/null | cut -c1-300 | sed 's/^/    /'
+    failure_lines "$LOGS/$s.log" | cut -c1-300 | sed 's/^/    /'
   done
   for s in "${skipped[@]}"; do echo "SKIP $s"; done
   echo "steps: ${#passed[@]} passed, ${#failed[@]} failed, ${#skipped[@]} skipped"

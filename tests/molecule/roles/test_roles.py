@@ -7,10 +7,10 @@ but never loaded. mol3 has the emulator backend. The firewall lets only mol1 and
 
 import os
 import re
-import time
 
 import pytest
 import testinfra
+from polling import wait_until
 
 pytestmark = pytest.mark.skipif(os.environ.get("MOLECULE_SCENARIO_NAME", "roles") != "roles",
                                 reason="belongs to the Molecule scenario 'roles'")
@@ -69,7 +69,7 @@ def connect(src, dst, port=7779):
     """Open a TCP connection from src to dst:port; return 'accepted', 'refused' or 'timeout'."""
     code = ("import socket,sys\n"
             "try:\n"
-            "    s=socket.create_connection(('%s',%d),timeout=3); print('accepted', s.recv(64).decode())\n"
+            "    s=socket.create_connection(('%s',%d),timeout=10); print('accepted', s.recv(64).decode())\n"
             "except ConnectionRefusedError: print('refused')\n"
             "except OSError: print('timeout')\n") % (IPS[dst], port)
     return host(src).check_output("python3 -c %s" % _quote(code))
@@ -88,10 +88,8 @@ def listener_on_mol2():
             "while True:\n"
             "    c,a=s.accept(); c.sendall(('hi '+a[0]).encode()); c.close()\n")
     node.run("systemd-run --unit roles-test-listener --collect python3 -c %s" % _quote(code))
-    for unused_try in range(20):
-        if node.socket("tcp://0.0.0.0:7779").is_listening:
-            break
-        time.sleep(0.2)
+    wait_until(lambda: node.socket("tcp://0.0.0.0:7779").is_listening,
+               what="the test listener on mol2:7779", max_interval=2.0)
     yield
     node.run("systemctl stop roles-test-listener")
 
@@ -115,10 +113,7 @@ def test_monitoring_writes_the_textfile(name):
     node = host(name)
     assert node.service("georep-mars-metrics.timer").is_running
     prom = node.file("/var/lib/prometheus/node-exporter/mars.prom")
-    for unused_try in range(30):
-        if prom.exists:
-            break
-        time.sleep(0.5)
+    wait_until(lambda: prom.exists, what="%s's first metrics textfile" % name, max_interval=2.0)
     assert prom.mode == 0o644
     assert re.search(r'^mars_up\{host="%s"\} [01]$' % name, prom.content_string, re.M)
     assert "# TYPE mars_fs_avail_bytes gauge" in prom.content_string
