@@ -8,6 +8,7 @@ import sys
 import yaml
 
 import polling
+from labctl import Lab
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # the committed link ansible_collections/georep/mars -> the work tree
@@ -31,7 +32,7 @@ def on(host, command, check=True, timeout=120, lab=None):
 
     Straight to podman, not through ``labctl exec``: the lab tests run thousands of commands, and a
     labctl process for each cost 0.23 CPU s instead of 0.14 on the two cores every step shares."""
-    prefix = "mars" if lab in (None, "lab") else lab
+    prefix = Lab(name=lab or "lab").prefix
     if not re.fullmatch(re.escape(prefix) + r"[0-9]+", host):
         raise AssertionError("%s is not a host of lab %s (hosts %s1, %s2, ...)" % (host, lab or "lab", prefix, prefix))
     result = subprocess.run(["podman", "exec", host, "bash", "-c", command], capture_output=True, text=True,

@@ -23,12 +23,12 @@ import time
 import pytest
 
 import labhelpers
+from labctl import Lab
 from labhelpers import COLLECTIONS, REPO, wait_until
 
 LAB = os.environ.get("GEOREP_IT_LAB", "lab")
-PREFIX = "mars" if LAB == "lab" else LAB
-H1, H2, H3 = HOSTS = tuple("%s%d" % (PREFIX, i) for i in (1, 2, 3))
-INVENTORY = os.path.join(REPO, "inventories", "lab") if LAB == "lab" else os.path.join(REPO, "build", "inventories", LAB)
+H1, H2, H3 = HOSTS = tuple(Lab(name=LAB).hosts)
+INVENTORY = Lab(name=LAB).inventory_dir
 ITEST = os.path.join(REPO, "tests", "integration")
 ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
 PLAYBOOK_ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",

@@ -20,14 +20,15 @@ import pytest
 import yaml
 
 import labhelpers
+from labctl import Lab
 from labhelpers import REPO, Run, lab_fleet, labctl
 
 pytestmark = pytest.mark.lab
 
 LAB = os.environ.get("GEOREP_PB_LAB", "lab")
-PREFIX = "mars" if LAB == "lab" else LAB
-H1, H2, H3 = HOSTS = tuple("%s%d" % (PREFIX, i) for i in (1, 2, 3))
-INVENTORY = os.path.join(REPO, "inventories", "lab") if LAB == "lab" else os.path.join(REPO, "build", "inventories", LAB)
+PREFIX = Lab(name=LAB).prefix
+H1, H2, H3 = HOSTS = tuple(Lab(name=LAB).hosts)
+INVENTORY = Lab(name=LAB).inventory_dir
 LOGS = os.path.join(REPO, "build", "pbtest-logs")
 MIB4 = 4 * 1024 * 1024
 

@@ -13,12 +13,13 @@ import pytest
 import yaml
 
 import labhelpers
+from labctl import Lab
 from labhelpers import REPO, lab_fleet, labctl
 
 LAB = os.environ.get("GEOREP_SITE_LAB", "lab")
-PREFIX = "mars" if LAB == "lab" else LAB
-HOSTS = ["%s%d" % (PREFIX, i) for i in (1, 2, 3)]
-INVENTORY = os.path.join(REPO, "inventories", "lab") if LAB == "lab" else os.path.join(REPO, "build", "inventories", LAB)
+PREFIX = Lab(name=LAB).prefix
+HOSTS = Lab(name=LAB).hosts
+INVENTORY = Lab(name=LAB).inventory_dir
 # The inventory's fleet, for this lab's host names.
 FLEET = lab_fleet(PREFIX)
 

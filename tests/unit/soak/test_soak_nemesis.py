@@ -1,13 +1,7 @@
 """The fault catalogue and the schedule: deterministic from the seed, bounded, every fault paired with its heal."""
 
-import os
-import sys
-
+import labctl
 from soak import nemesis
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-sys.path.insert(0, os.path.join(REPO, "lab"))
-import labctl  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 LABCTL = labctl.parser()
 
