@@ -226,11 +226,12 @@ BEFORE = (
      "at once and Molecule in front, measured beside a chaos soak at load 7-13; 15.7 min (942 s) on a quiet machine "
      "(2026-12-07 09:32, commit 99a4ea6)"),
     ("`make test` from a fresh clone, later (AMD EPYC, quiet)", "17.5 min (1051 s, commit 73b37fa); CI's own runs: 14.8 min "
-     "(889 s, 946fba4) and 21.9 min (1316 s, dcaa330). The run keeps both cores busy from its first minute to its last "
+     "(889 s, 946fba4), 21.9 min (1316 s, dcaa330) and 17.7 min (1064 s, 6dfd8e4). The run keeps both cores busy from its first minute to its last "
      "(1.9 of 2 cores on average), so its time is the CPU it needs", "four labs at once instead of two: slower (every step "
      "slowed, stopped after 19 min). Commands on lab hosts straight to podman exec (0.14 instead of 0.23 CPU s each) and "
      "lab waits that poll less often the longer they wait: 16.9 min (1016 s, commit 713a0fb, 2026-12-07 15:30); the same "
-     "code again: 18.9 min (1133 s, c5bda04, 16:00)"),
+     "code again: 18.9 min (1133 s, c5bda04, 16:00); with the fetch and kmod fixes of session 11: 18.9 min (1133 s, 72ba2cf, "
+     "18:04)"),
 )
 
 
