@@ -232,7 +232,8 @@ BEFORE = (
      "lab waits that poll less often the longer they wait: 16.9 min (1016 s, commit 713a0fb, 2026-12-07 15:30); the same "
      "code again: 18.9 min (1133 s, c5bda04, 16:00); with the fetch fix of session 11: 18.9 min (1133 s, 72ba2cf, "
      "18:04, Molecule roles failed early); with the kmod fix and its new Molecule case, all steps passing: 22.8 min "
-     "(1365 s, 9566b62, 18:37; Molecule default 358 s and roles 405 s against 259 and 277 s before)"),
+     "(1365 s, 9566b62, 18:37; Molecule default 358 s and roles 405 s against 259 and 277 s before); the same code plus "
+     "text: 23.8 min (1429 s, 70278a3, 19:06). Molecule default alone in between: 134 s"),
 )
 
 
