@@ -27,8 +27,9 @@ from labctl import Lab
 from labhelpers import COLLECTIONS, REPO, wait_until
 
 LAB = os.environ.get("GEOREP_IT_LAB", "lab")
-H1, H2, H3 = HOSTS = tuple(Lab(name=LAB).hosts)
-INVENTORY = Lab(name=LAB).inventory_dir
+LAYOUT = Lab(name=LAB)
+H1, H2, H3 = HOSTS = tuple(LAYOUT.hosts)
+INVENTORY = LAYOUT.inventory_dir
 ITEST = os.path.join(REPO, "tests", "integration")
 ANSIBLE_PLAYBOOK = os.path.join(REPO, ".venv", "bin", "ansible-playbook")
 PLAYBOOK_ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",

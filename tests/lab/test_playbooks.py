@@ -26,9 +26,10 @@ from labhelpers import REPO, Run, lab_fleet, labctl
 pytestmark = pytest.mark.lab
 
 LAB = os.environ.get("GEOREP_PB_LAB", "lab")
-PREFIX = Lab(name=LAB).prefix
-H1, H2, H3 = HOSTS = tuple(Lab(name=LAB).hosts)
-INVENTORY = Lab(name=LAB).inventory_dir
+LAYOUT = Lab(name=LAB)
+PREFIX = LAYOUT.prefix
+H1, H2, H3 = HOSTS = tuple(LAYOUT.hosts)
+INVENTORY = LAYOUT.inventory_dir
 LOGS = os.path.join(REPO, "build", "pbtest-logs")
 MIB4 = 4 * 1024 * 1024
 

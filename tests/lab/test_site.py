@@ -17,9 +17,10 @@ from labctl import Lab
 from labhelpers import REPO, lab_fleet, labctl
 
 LAB = os.environ.get("GEOREP_SITE_LAB", "lab")
-PREFIX = Lab(name=LAB).prefix
-HOSTS = Lab(name=LAB).hosts
-INVENTORY = Lab(name=LAB).inventory_dir
+LAYOUT = Lab(name=LAB)
+PREFIX = LAYOUT.prefix
+HOSTS = LAYOUT.hosts
+INVENTORY = LAYOUT.inventory_dir
 # The inventory's fleet, for this lab's host names.
 FLEET = lab_fleet(PREFIX)
 
