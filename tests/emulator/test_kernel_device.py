@@ -255,8 +255,17 @@ def test_a_process_holding_the_trigger_open_does_not_hang_the_module(cluster):
                                h1.procsys("trigger")])
     try:
         fds = "/proc/%d/fd" % holder.pid
-        wait_until(lambda: any(os.readlink(os.path.join(fds, fd)) == h1.procsys("trigger") for fd in os.listdir(fds)),
-                   timeout=5, what="the holder to open the trigger")
+
+        def holds_trigger():
+            for fd in os.listdir(fds):
+                try:
+                    if os.readlink(os.path.join(fds, fd)) == h1.procsys("trigger"):
+                        return True
+                except FileNotFoundError:  # an fd the starting interpreter closed meanwhile
+                    pass
+            return False
+
+        wait_until(holds_trigger, timeout=5, what="the holder to open the trigger")
         before = h1.stamp("actual-h1/time")
         wait_until(lambda: h1.stamp("actual-h1/time") > before + 2 * 10 ** 9, timeout=15,
                    what="the module to go on (alive stamp 2 s newer) while the trigger is held open")

@@ -144,3 +144,28 @@ def test_only_news_that_needs_a_reaction_wakes_the_main_loop(tree):
     assert not tree.merge([["resource-r1/actsize-h1", "l", "4096", newer, 0],
                            ["resource-r1/actual-h1/is-primary", "l", "0", newer, 0]])[0]
     assert tree.merge([["resource-r1/primary", "l", "h3", newer, 0]])[0]
+
+
+def test_an_unchanged_indicator_is_rewritten_only_once_per_real_main_loop_round(tmp_path):
+    """The emulator's pass runs every second, the real module's round every scan_interval_sec (5 s):
+    an indicator with the same value keeps its stamp for 5 s, a new value lands at once, and a link
+    someone else wrote meanwhile is written again by the next pass that began after it."""
+    now = [100 * SECOND]
+    paths = Paths(str(tmp_path))
+    tree = Tree(paths, LamportClock(time_ns=lambda: now[0]), "h1")
+    link = "resource-r1/actual-h1/is-primary"
+
+    def publish(value, seconds_later):
+        now[0] += seconds_later * SECOND
+        tree.set_unless_newer(link, value, tree.clock.now())
+        return tree.get(link), os.lstat(tree.path(link)).st_mtime_ns
+
+    assert publish("0", 0) == ("0", now[0] + 1)
+    first = now[0] + 1
+    assert publish("0", 1) == ("0", first), "an unchanged indicator was rewritten after 1 s"
+    assert publish("0", 3) == ("0", first), "an unchanged indicator was rewritten after 4 s"
+    value, stamp = publish("0", 2)
+    assert (value, stamp > first + 5 * SECOND) == ("0", True), "not rewritten after 6 s"
+    assert publish("1", 1)[0] == "1", "a new value waited for the refresh"
+    set_link(tree.path(link), "0", now[0] + 2)  # another writer (leave-resource's mark)
+    assert publish("1", 1)[0] == "1", "the other writer's older link stayed"

@@ -2,7 +2,8 @@
 
 Names and values follow the real module (traces/real-mars-A): ``time`` and ``alive`` are rewritten
 on every main-loop pass, the static global ones only when they change, and every per-resource
-indicator on every pass (marsadm's race guards want them fresh).
+indicator when it changes and at least once per real main-loop round (marsadm's race guards want
+them fresh; ``Tree.set_unless_newer``).
 """
 
 import os

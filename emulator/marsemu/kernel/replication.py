@@ -21,6 +21,11 @@ LOG = logging.getLogger(__name__)
 USABLE_DIRS = ("resource-", "todo-", "actual-", "defaults")
 SKIPPED_NAMES = (".", "ignore")
 ANY_UUID = "(any)"
+# The real module rewrites its indicators once per main-loop round, every scan_interval_sec (5 s)
+# when nothing triggers it. The emulator's pass runs every second, so an unchanged indicator is
+# rewritten only once it is that old: a new value still lands in the pass that finds it, while
+# peers are spared merging, and the scanner re-reading, a hundred links a second for nothing.
+PASS_LINK_REFRESH_NS = 5 * 1000 * 1000 * 1000
 
 
 def is_pass_link(rel):
@@ -45,6 +50,7 @@ class Tree:
         self.clock = clock
         self.host = host
         self.scanner = Scanner(paths.mars)
+        self._pass_links = {}  # rel -> (value, stamp) as this host last wrote it (set_unless_newer)
 
     def path(self, rel):
         return os.path.join(self.paths.mars, rel)
@@ -70,10 +76,15 @@ class Tree:
         return stamp
 
     def set_unless_newer(self, rel, value, since):
-        """``set`` unless the link was written after SINCE (by someone else: it is newer news)."""
+        """A pass link (``is_pass_link``) for the pass that began at SINCE: ``set`` unless the link
+        was written after SINCE (by someone else: it is newer news), or unless this host wrote the
+        same value less than ``PASS_LINK_REFRESH_NS`` before SINCE and nobody wrote it since."""
         stamp = link_stamp(self.path(rel))
+        mine = self._pass_links.get(rel)
+        if mine is not None and stamp == mine[1] and mine[0] == value and since - stamp < PASS_LINK_REFRESH_NS:
+            return
         if stamp is None or stamp <= since:
-            self.set(rel, value)
+            self._pass_links[rel] = (value, self.set(rel, value))
 
     def set_if_changed(self, rel, value):
         if self.get(rel) != value:
