@@ -210,6 +210,13 @@ BEFORE = (
      "resources role 11.9 s vs 2.4 s", "the `resource` module waits from the state it read last, so a settled resource costs no "
      "second read of /mars (it read the tree twice per resource): 45.0 s vs 38.1 s, 1.18 x (above, load 6-9 beside the soak); "
      "at 50, old and new alternating on one lab: 78.0 s -> 67.5 s, the resources role 19.6 s -> 7.3 s (load 10-12)"),
+    ("idle CPU of the 3 lab hosts (3 resources, converged; containers' cpuacct over 60 s)", "7.3, 6.0 and 5.5 CPU s "
+     "(commit a9101c3; old and new alternating on one lab, 2026-12-07 21:00)", "an unchanged indicator rewritten once per "
+     "5 s (the real module's scan_interval_sec) instead of every 1 s pass: 3.9, 4.2 and 4.4 CPU s. `emulator_idle.py` (one "
+     "resource per three hosts, so mostly the peers' tree exchange) shows no change beyond its noise: 3 hosts 0.026 and "
+     "0.070 before, 0.054 and 0.038 CPU s/s after (results/emulator_idle-*-refresh*.json)"),
+    ("the emulated MARS daemons' CPU in a fresh-clone CI run (`ci_cpu.py`'s accounting)", "152 CPU s (a9101c3)",
+     "125 CPU s (d61d75c, the indicator refresh): 27 of the run's 1600 CPU s"),
     ("idle CPU of an emulated host (`emulator_idle.py`, 6 / 9 hosts)", "0.147 and 0.085 / 0.088 CPU s/s (starved: a new "
      "link took 2.0 s to reach every host)", "cached directory listings, in-place stamps, no pass per peer's actsize: 0.050 "
      "and 0.053 / 0.062 CPU s/s, a new link everywhere in 0.6-0.8 s (old and new alternating, load 6-15)"),
@@ -237,6 +244,14 @@ BEFORE = (
 )
 
 
+def ci_cpu_section(data):
+    return ["## Where a CI run's CPU goes (`ci_cpu.py`)", "", context(data), "",
+            "`%s`: exit %d, %d s wall, the machine's CPU %d s (%.2f of %d cores), the processes' own %d s."
+            % (data["parameters"]["command"], data["returncode"], data["wall_s"], data["machine_cpu_s"],
+               data["machine_cpu_s"] / data["wall_s"], data["machine"]["cpus"], data["processes_cpu_s"]), "",
+            md_table([("command", "command"), ("cpu_s", "CPU s"), ("processes", "processes")], data["rows"]), ""]
+
+
 def before_section():
     lines = ["## Before and after", "", "| what | before | change, after |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in BEFORE]
@@ -245,7 +260,7 @@ def before_section():
 
 SECTIONS = (("noop_scaling", noop_section), ("fleet_scaling", fleet_section),
             ("fleet_scaling_30", lambda data: fleet_section(data, "fleet_scaling_30")), ("handover", handover_section),
-            ("log_shipping", shipping_section))
+            ("log_shipping", shipping_section), ("ci_cpu", ci_cpu_section))
 
 
 def main():
