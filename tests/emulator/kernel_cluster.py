@@ -323,5 +323,14 @@ def caught_up(host, primary, res="r1"):
 
 
 def replayed_everything(host, primary):
-    """HOST has replayed r1 up to where PRIMARY's log ends (as HOST's own tree shows it)."""
-    return host.res("r1", "replay-" + host.name) == primary.res("r1", "replay-" + primary.name)
+    """HOST has replayed r1 up to where PRIMARY's log ends.
+
+    PRIMARY's replay link must have reached the end of its logfile first: the primary publishes its
+    log end once per pass, so right after a write both links can still show the old end, and would
+    be equal before anything was shipped.
+    """
+    published = primary.res("r1", "replay-" + primary.name)
+    if not published:
+        return False
+    name, pos = published.split(",")[:2]
+    return int(pos) == primary.size_of("resource-r1/" + name) and host.res("r1", "replay-" + host.name) == published
