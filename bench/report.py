@@ -240,7 +240,10 @@ BEFORE = (
      "code again: 18.9 min (1133 s, c5bda04, 16:00); with the fetch fix of session 11: 18.9 min (1133 s, 72ba2cf, "
      "18:04, Molecule roles failed early); with the kmod fix and its new Molecule case, all steps passing: 22.8 min "
      "(1365 s, 9566b62, 18:37; Molecule default 358 s and roles 405 s against 259 and 277 s before); the same code plus "
-     "text: 23.8 min (1429 s, 70278a3, 19:06). Molecule default alone in between: 134 s"),
+     "text: 23.8 min (1429 s, 70278a3, 19:06). Molecule default alone in between: 134 s. Later the same evening: 17.3 min "
+     "(1038 s, a9101c3, 20:30; CI's own run of it: 1146 s); with the indicator refresh of the emulator: 17.7 min (1064 s, "
+     "d61d75c, 21:08); with the race fix in the emulator tests' replayed_everything: 17.0 min (1021 s, dee489f, 22:00, "
+     "`ci_cpu.py`, section above)"),
 )
 
 
