@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import REPO, Results
+from benchlib import REPO, Results, header, row
 
 RECORD = struct.Struct("<BBHIIIIIIf8H16s")  # struct acct_v3 (linux/acct.h)
 AHZ = 100  # the unit of the comp_t times
@@ -95,14 +95,14 @@ def main():
     counted = sum(cpu for cpu, _n in per_command.values())
     print("%s: exit %d, wall %.0f s, machine CPU %.0f s (%.2f of %d cores), processes' CPU %.0f s"
           % (" ".join(command), returncode, wall, machine_cpu, machine_cpu / wall, os.cpu_count(), counted))
-    print("%10s %6s %9s  %s" % ("CPU s", "share", "processes", "command"))
-    top = sorted(per_command.items(), key=lambda item: -item[1][0])
-    for name, (cpu, count) in top[:args.top]:
-        print("%10.1f %5.1f%% %9d  %s" % (cpu, 100 * cpu / counted, count, name))
+    columns = [("cpu_s", "CPU s"), ("share", "share %"), ("processes", "processes"), ("command", "command")]
+    rows = [{"command": name, "cpu_s": round(cpu, 1), "share": round(100 * cpu / (counted or 1), 1), "processes": count}
+            for name, (cpu, count) in sorted(per_command.items(), key=lambda item: -item[1][0])[:args.top]]
+    header(columns)
+    for values in rows:
+        row(columns, values)
     results.data.update(returncode=returncode, wall_s=round(wall), machine_cpu_s=round(machine_cpu),
-                        processes_cpu_s=round(counted))
-    for name, (cpu, count) in top[:args.top]:
-        results.data["rows"].append({"command": name, "cpu_s": round(cpu, 1), "processes": count})
+                        processes_cpu_s=round(counted), rows=rows)
     print("results:", results.save(), "; the run's log:", log)
     if not args.command:
         shutil.rmtree(cwd, ignore_errors=True)
